@@ -1,0 +1,112 @@
+//! Turns a parsed command into a plan and runs it: the only place that
+//! knows both the CLI and the copy engine.
+//!
+//! Owns store construction per reference, report printing and the mapping
+//! of outcomes to exit codes. `anyhow` lives here (and in `main`) only.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Cli, Command, CopyArgs, Output};
+use crate::copy::{CopyOptions, Replicator};
+use crate::plan::CopyJob;
+use crate::reference::ImageRef;
+use crate::report::Action;
+use crate::store::Store;
+use crate::store::layout::LayoutStore;
+use crate::store::registry::RegistryStore;
+use crate::transport::{Credentials, Transport, TransportOptions};
+
+/// A mistake in how ocirepl was called (exit code 2), as opposed to a
+/// copy that failed (exit code 1).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Exit codes: success, some image failed, usage error.
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAILED: u8 = 1;
+pub const EXIT_USAGE: u8 = 2;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Copy(args) => copy(args, cli.quiet).await,
+    }
+}
+
+/// Which side of a copy a store is for: decides credentials, TLS, and
+/// whether a missing layout may be created.
+struct Side<'a> {
+    creds: Option<&'a str>,
+    creds_flag: &'static str,
+    tls_verify: Option<bool>,
+    is_target: bool,
+}
+
+async fn copy(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
+    let source = parse_ref(&args.source, "SRC")?;
+    let target = parse_ref(&args.destination, "DST")?;
+    let job = CopyJob::new(source, target).map_err(|e| UsageError(e.to_string()))?;
+    let src_side = Side {
+        creds: args.src_creds.as_deref(),
+        creds_flag: "--src-creds",
+        tls_verify: args.src_tls_verify,
+        is_target: false,
+    };
+    let dst_side = Side {
+        creds: args.dest_creds.as_deref(),
+        creds_flag: "--dest-creds",
+        tls_verify: args.dest_tls_verify,
+        is_target: true,
+    };
+    let src = open_store(&job.source, &src_side)?;
+    let dst = open_store(&job.target, &dst_side)?;
+    let options = CopyOptions {
+        jobs: usize::from(args.jobs),
+    };
+    let report = Replicator::new(src.as_ref(), dst.as_ref(), options)
+        .run(&job)
+        .await;
+    let failed = report.action == Action::Failed;
+    if args.output == Output::Json {
+        let json = serde_json::to_string(&report).context("serialising the report")?;
+        println!("{json}");
+    }
+    // Failures always reach stderr; summaries only for people.
+    if failed || (args.output == Output::Human && !quiet) {
+        eprintln!("{}", report.human());
+    }
+    Ok(ExitCode::from(if failed { EXIT_FAILED } else { EXIT_OK }))
+}
+
+fn parse_ref(input: &str, what: &str) -> Result<ImageRef> {
+    ImageRef::parse(input).map_err(|e| UsageError(format!("{what}: {e}")).into())
+}
+
+fn open_store(r: &ImageRef, side: &Side<'_>) -> Result<Box<dyn Store>> {
+    match r {
+        ImageRef::Registry(reference) => {
+            let credentials = match side.creds {
+                None => None,
+                Some(s) => Some(Credentials::parse(s).ok_or_else(|| {
+                    // Never echo the value: it is a secret, malformed or not.
+                    UsageError(format!("{}: expected USER:PASS", side.creds_flag))
+                })?),
+            };
+            let options = TransportOptions {
+                tls_verify: side.tls_verify,
+                credentials,
+                ..TransportOptions::default()
+            };
+            let transport = Transport::new(reference.registry(), reference.is_loopback(), options)
+                .with_context(|| format!("setting up {}", reference.registry()))?;
+            Ok(Box::new(RegistryStore::new(transport)))
+        }
+        ImageRef::Layout(l) => {
+            let store = LayoutStore::open(&l.path, side.is_target)
+                .with_context(|| format!("opening {r}"))?;
+            Ok(Box::new(store))
+        }
+    }
+}

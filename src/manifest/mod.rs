@@ -1,0 +1,274 @@
+//! Manifests as they travel ([`RawManifest`]: the exact bytes, their media
+//! type and digest) and the parsed views the copy walks ([`Parsed`]).
+//!
+//! Owns format detection and the unambiguous-format check (a document that
+//! could be read as two kinds, or whose `mediaType` contradicts its
+//! `Content-Type`, is rejected). Never re-serialises a manifest it received:
+//! views are for reading; the bytes are what gets pushed.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use serde::Deserialize;
+
+use crate::digest::{Algorithm, Digest};
+use crate::media::{Kind, MediaType};
+use crate::platform::Platform;
+
+/// The largest manifest we read into memory. 4 MiB is the size every
+/// registry must accept (distribution-spec), so it is the interoperable
+/// ceiling; a bigger body is refused before it is buffered.
+pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
+
+/// A manifest exactly as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawManifest {
+    pub bytes: Bytes,
+    pub media_type: MediaType,
+    pub digest: Digest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("manifest is not valid JSON: {0}")]
+    Json(String),
+    #[error("manifest is ambiguous: it has both {0} and {1}")]
+    Ambiguous(&'static str, &'static str),
+    #[error("manifest says mediaType {field:?} but was served as {header:?}")]
+    MediaTypeMismatch { field: String, header: String },
+    #[error("cannot tell what kind of manifest this is (no mediaType, no layers, no manifests)")]
+    Unknown,
+    #[error("unsupported schemaVersion {0}")]
+    SchemaVersion(i64),
+}
+
+/// A content descriptor (`mediaType`, `digest`, `size`, ...). The digest is
+/// validated on parse; a negative size does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Descriptor {
+    #[serde(default)]
+    pub media_type: String,
+    pub digest: Digest,
+    pub size: u64,
+    #[serde(default)]
+    pub urls: Vec<String>,
+    #[serde(default)]
+    pub platform: Option<Platform>,
+    #[serde(default)]
+    pub annotations: BTreeMap<String, String>,
+    #[serde(default)]
+    pub artifact_type: Option<String>,
+}
+
+/// An image manifest (OCI or Docker v2s2), or an artifact manifest shaped
+/// like one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageManifest {
+    pub config: Descriptor,
+    #[serde(default)]
+    pub layers: Vec<Descriptor>,
+    #[serde(default)]
+    pub subject: Option<Descriptor>,
+}
+
+/// An OCI index or Docker manifest list.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Index {
+    pub manifests: Vec<Descriptor>,
+}
+
+/// Docker schema1 (signed or not): what the copy needs of it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schema1 {
+    pub fs_layers: Vec<Schema1Layer>,
+    #[serde(default)]
+    pub history: Vec<Schema1History>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schema1Layer {
+    pub blob_sum: Digest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Schema1History {
+    pub v1_compatibility: String,
+}
+
+/// What a manifest is, read for walking.
+#[derive(Debug, Clone)]
+pub enum Parsed {
+    Image(Box<ImageManifest>),
+    Index(Index),
+    Schema1(Schema1),
+    /// A valid JSON document of a media type we do not know: copied as is,
+    /// with no children we can see.
+    Opaque,
+}
+
+/// Only the keys that decide the format; everything else is ignored here.
+/// Serde rejects duplicate keys among these, and trailing bytes after the
+/// document, which is what we want for a manifest.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Probe {
+    schema_version: Option<i64>,
+    media_type: Option<String>,
+    config: Option<serde::de::IgnoredAny>,
+    layers: Option<serde::de::IgnoredAny>,
+    manifests: Option<serde::de::IgnoredAny>,
+    fs_layers: Option<serde::de::IgnoredAny>,
+    signatures: Option<serde::de::IgnoredAny>,
+}
+
+impl RawManifest {
+    /// Builds the raw manifest from a body and the `Content-Type` it came
+    /// with (if any), deciding its media type. The digest is computed over
+    /// the bytes (sha256 unless `algorithm` says otherwise).
+    pub fn from_body(
+        bytes: Bytes,
+        content_type: Option<&str>,
+        algorithm: Algorithm,
+    ) -> Result<RawManifest, ManifestError> {
+        let media_type = detect(&bytes, content_type)?;
+        let digest = match media_type {
+            MediaType::DockerV2S1Signed => {
+                Digest::of(algorithm, &crate::manifest::strip_jws(&bytes))
+            }
+            _ => Digest::of(algorithm, &bytes),
+        };
+        Ok(RawManifest {
+            bytes,
+            media_type,
+            digest,
+        })
+    }
+
+    pub fn size(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// The parsed view of these bytes.
+    pub fn parse(&self) -> Result<Parsed, ManifestError> {
+        let json = |e: serde_json::Error| ManifestError::Json(e.to_string());
+        Ok(match self.media_type.kind() {
+            Kind::Image => {
+                Parsed::Image(Box::new(serde_json::from_slice(&self.bytes).map_err(json)?))
+            }
+            Kind::Index => Parsed::Index(serde_json::from_slice(&self.bytes).map_err(json)?),
+            Kind::Schema1 => Parsed::Schema1(serde_json::from_slice(&self.bytes).map_err(json)?),
+            // An artifact whose type we do not know but which is shaped like
+            // an image manifest still has blobs to copy.
+            Kind::Unknown => match serde_json::from_slice::<ImageManifest>(&self.bytes) {
+                Ok(m) => Parsed::Image(Box::new(m)),
+                Err(_) => match serde_json::from_slice::<Index>(&self.bytes) {
+                    Ok(i) => Parsed::Index(i),
+                    Err(_) => Parsed::Opaque,
+                },
+            },
+        })
+    }
+}
+
+/// Decides the media type from the body and the header, rejecting documents
+/// that are ambiguous or contradict their header.
+fn detect(bytes: &[u8], content_type: Option<&str>) -> Result<MediaType, ManifestError> {
+    let probe: Probe =
+        serde_json::from_slice(bytes).map_err(|e| ManifestError::Json(e.to_string()))?;
+    if probe.manifests.is_some() && probe.layers.is_some() {
+        return Err(ManifestError::Ambiguous("manifests", "layers"));
+    }
+    if probe.manifests.is_some() && probe.config.is_some() {
+        return Err(ManifestError::Ambiguous("manifests", "config"));
+    }
+    if probe.fs_layers.is_some() && (probe.layers.is_some() || probe.manifests.is_some()) {
+        return Err(ManifestError::Ambiguous("fsLayers", "layers or manifests"));
+    }
+    let header = content_type.map(MediaType::parse).filter(is_manifest_type);
+    if let Some(field) = &probe.media_type {
+        let field_type = MediaType::parse(field);
+        if let Some(h) = &header {
+            // Schema1 is served as either of its two types whatever it says.
+            let same = h == &field_type
+                || (h.kind() == Kind::Schema1 && field_type.kind() == Kind::Schema1);
+            if !same {
+                return Err(ManifestError::MediaTypeMismatch {
+                    field: field.clone(),
+                    header: h.to_string(),
+                });
+            }
+        }
+        let field_kind = field_type.kind();
+        let shape_ok = match field_kind {
+            Kind::Index => probe.layers.is_none() && probe.config.is_none(),
+            Kind::Image => probe.manifests.is_none(),
+            Kind::Schema1 | Kind::Unknown => true,
+        };
+        if !shape_ok {
+            return Err(ManifestError::Ambiguous(
+                "mediaType",
+                "a body of another kind",
+            ));
+        }
+        if field_kind != Kind::Schema1 {
+            return Ok(field_type);
+        }
+    }
+    if let Some(h) = header {
+        return Ok(h);
+    }
+    match probe.schema_version {
+        Some(1) if probe.signatures.is_some() => Ok(MediaType::DockerV2S1Signed),
+        Some(1) => Ok(MediaType::DockerV2S1),
+        Some(2) | None if probe.manifests.is_some() => Ok(MediaType::OciIndex),
+        Some(2) | None if probe.config.is_some() => Ok(MediaType::OciManifest),
+        Some(v) if v != 2 => Err(ManifestError::SchemaVersion(v)),
+        _ => Err(ManifestError::Unknown),
+    }
+}
+
+fn is_manifest_type(m: &MediaType) -> bool {
+    m.kind() != Kind::Unknown
+        || (m.as_str().starts_with("application/vnd.") && m.as_str().ends_with("+json"))
+}
+
+/// The payload a schema1 signature covers: the document with its
+/// `signatures` removed, as libtrust's `protected` header describes
+/// (`formatLength` bytes, then `formatTail`). Unsigned or unparsable input is
+/// returned unchanged so that the digest simply fails to match.
+pub fn strip_jws(bytes: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    #[derive(Deserialize)]
+    struct Signed {
+        signatures: Vec<Signature>,
+    }
+    #[derive(Deserialize)]
+    struct Signature {
+        protected: String,
+    }
+    #[derive(Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Protected {
+        format_length: usize,
+        format_tail: String,
+    }
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let payload = (|| {
+        let signed: Signed = serde_json::from_slice(bytes).ok()?;
+        let first = signed.signatures.first()?;
+        let header = b64.decode(first.protected.trim_end_matches('=')).ok()?;
+        let p: Protected = serde_json::from_slice(&header).ok()?;
+        let tail = b64.decode(p.format_tail.trim_end_matches('=')).ok()?;
+        let head = bytes.get(..p.format_length)?;
+        Some([head, &tail].concat())
+    })();
+    payload.unwrap_or_else(|| bytes.to_vec())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,124 @@
+//! What happened, per image: the report printed as JSON for machines and as
+//! a line for people.
+//!
+//! Owns the report's shape (its JSON field names are an interface).
+//! Never prints on its own: the app chooses where reports go.
+
+use serde::Serialize;
+
+/// What the copy did to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Copied,
+    UpToDate,
+    Failed,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct BlobCounts {
+    pub copied: u64,
+    pub skipped: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ImageReport {
+    pub source: String,
+    pub target: String,
+    pub source_digest: Option<String>,
+    pub target_digest: Option<String>,
+    pub digest_preserved: bool,
+    pub action: Action,
+    pub blobs: BlobCounts,
+    pub manifests_pushed: u64,
+    pub bytes_copied: u64,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+}
+
+impl ImageReport {
+    /// One line for a person.
+    pub fn human(&self) -> String {
+        match self.action {
+            Action::Copied => format!(
+                "copied {} -> {} ({}; {} blobs copied, {} already there, {})",
+                self.source,
+                self.target,
+                self.target_digest.as_deref().unwrap_or("?"),
+                self.blobs.copied,
+                self.blobs.skipped,
+                human_bytes(self.bytes_copied),
+            ),
+            Action::UpToDate => format!(
+                "up to date {} ({})",
+                self.target,
+                self.target_digest.as_deref().unwrap_or("?")
+            ),
+            Action::Failed => format!(
+                "error: copying {} to {}: {}",
+                self.source,
+                self.target,
+                self.error.as_deref().unwrap_or("unknown error")
+            ),
+        }
+    }
+}
+
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_field_names_are_stable() {
+        let r = ImageReport {
+            source: "a".into(),
+            target: "b".into(),
+            source_digest: Some("sha256:x".into()),
+            target_digest: Some("sha256:x".into()),
+            digest_preserved: true,
+            action: Action::UpToDate,
+            blobs: BlobCounts {
+                copied: 1,
+                skipped: 2,
+            },
+            manifests_pushed: 0,
+            bytes_copied: 3,
+            duration_ms: 4,
+            error: None,
+        };
+        let v = serde_json::to_value(&r).unwrap();
+        for key in [
+            "source",
+            "target",
+            "source_digest",
+            "target_digest",
+            "digest_preserved",
+            "action",
+            "blobs",
+            "bytes_copied",
+            "duration_ms",
+            "error",
+        ] {
+            assert!(v.get(key).is_some(), "{key}");
+        }
+        assert_eq!(v["action"], "up-to-date");
+        assert_eq!(v["blobs"]["skipped"], 2);
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(12), "12 B");
+    }
+}

@@ -1,0 +1,360 @@
+//! HTTP to one registry: scheme choice, TLS, authentication, retries,
+//! redirects, capped body reads and registry errors.
+//!
+//! Owns the wire: a [`Transport`] sends a [`Request`] and hands back a
+//! [`Response`] for any final status, or a [`TransportError`]. A 401 never
+//! leaves this module (auth answers it or it becomes an auth error).
+//! Knows nothing of images or manifests: paths come from the store.
+
+pub mod auth;
+pub mod error;
+pub mod retry;
+
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::stream::{BoxStream, StreamExt};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, LOCATION};
+use reqwest::{Method, StatusCode};
+use tokio::sync::RwLock;
+use url::Url;
+
+pub use auth::Credentials;
+use error::{MAX_ERROR_BODY, redact_url};
+pub use error::{RegistryError, TransportError};
+use retry::{RetryPolicy, Verdict, classify_status};
+
+/// How long a TCP + TLS connect may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a connection may stay silent while we wait for bytes; a stalled
+/// server fails here instead of hanging the copy.
+const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Redirect hops we follow before giving up.
+const MAX_REDIRECTS: usize = 10;
+
+/// How to reach one registry.
+#[derive(Debug, Clone, Default)]
+pub struct TransportOptions {
+    /// `None`: https, except plain http for loopback hosts (as docker does).
+    /// `Some(false)`: https without certificate checks, falling back to
+    /// http. `Some(true)`: https with checks, loopback included.
+    pub tls_verify: Option<bool>,
+    pub credentials: Option<Credentials>,
+    pub retry: RetryPolicy,
+}
+
+/// A request body. Bytes can be sent again on retry; a stream cannot.
+pub enum Body {
+    Empty,
+    Bytes(Bytes),
+    Stream(reqwest::Body),
+}
+
+/// What to send; `path` is relative to the registry root (`/v2/...`) or an
+/// absolute URL the registry gave us (an upload `Location`).
+pub struct Request {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Body,
+    /// Token scopes this request needs (`repository:NAME:pull`).
+    pub scopes: Vec<String>,
+}
+
+impl Request {
+    pub fn new(method: Method, url: Url, scopes: Vec<String>) -> Request {
+        Request {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: Body::Empty,
+            scopes,
+        }
+    }
+
+    pub fn header(mut self, name: HeaderName, value: &str) -> Request {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            self.headers.insert(name, v);
+        }
+        self
+    }
+
+    pub fn body(mut self, body: Body) -> Request {
+        self.body = body;
+        self
+    }
+}
+
+/// A final answer from the registry.
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub method: Method,
+    /// The URL that answered (after redirects).
+    pub url: Url,
+    inner: reqwest::Response,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The body, refusing more than `limit` bytes (checked against
+    /// `Content-Length` before reading, and while reading).
+    pub async fn bytes_capped(self, limit: u64) -> Result<Bytes, TransportError> {
+        let (method, url) = (self.method.clone(), self.url.clone());
+        read_capped(self.inner, limit)
+            .await
+            .map_err(|_| TransportError::TooLarge {
+                method,
+                url: redact_url(&url),
+                limit,
+            })
+    }
+
+    /// The body as a stream of chunks.
+    pub fn into_stream(self) -> BoxStream<'static, Result<Bytes, TransportError>> {
+        let (method, url) = (self.method, self.url);
+        self.inner
+            .bytes_stream()
+            .map(move |r| r.map_err(|e| TransportError::network(&method, &url, &e)))
+            .boxed()
+    }
+
+    /// Turns an unexpected answer into the registry's own error.
+    pub async fn into_error(self) -> TransportError {
+        let (method, url, status) = (self.method.clone(), self.url.clone(), self.status);
+        let body = read_capped(self.inner, MAX_ERROR_BODY as u64)
+            .await
+            .unwrap_or_default();
+        TransportError::Status(Box::new(RegistryError::new(method, &url, status, &body)))
+    }
+
+    /// The `Location` header resolved against the request URL (registries
+    /// send both relative and absolute forms; the query, e.g. `_state`, is
+    /// kept).
+    pub fn location(&self) -> Result<Url, TransportError> {
+        let raw = self
+            .header(LOCATION.as_str())
+            .ok_or_else(|| TransportError::Refused {
+                url: redact_url(&self.url),
+                why: format!(
+                    "{} answered {} without a Location header",
+                    self.method,
+                    self.status.as_u16()
+                ),
+            })?;
+        self.url.join(raw).map_err(|_| TransportError::Refused {
+            url: redact_url(&self.url),
+            why: "the Location header is not a valid URL".to_string(),
+        })
+    }
+}
+
+/// Reads at most `limit` bytes of a body; more is an error (`Err(())`, the
+/// caller names it).
+pub(crate) async fn read_capped(resp: reqwest::Response, limit: u64) -> Result<Bytes, String> {
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(format!("body larger than {limit} bytes"));
+    }
+    let mut buf = BytesMut::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| error::describe_reqwest(&e))?;
+        if buf.len() as u64 + chunk.len() as u64 > limit {
+            return Err(format!("body larger than {limit} bytes"));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// HTTP to one registry, shared by every request to it (connections are
+/// pooled by the client).
+pub struct Transport {
+    registry: String,
+    base: RwLock<Url>,
+    /// http is acceptable if https does not answer (insecure registries).
+    may_fall_back_to_http: bool,
+    client: reqwest::Client,
+    auth: auth::Auth,
+    retry: RetryPolicy,
+}
+
+impl Transport {
+    /// `registry` is `host[:port]` as in a reference; `loopback` says whether
+    /// it is this machine.
+    pub fn new(
+        registry: &str,
+        loopback: bool,
+        options: TransportOptions,
+    ) -> Result<Transport, TransportError> {
+        let plain_http = options.tls_verify.is_none() && loopback;
+        let scheme = if plain_http { "http" } else { "https" };
+        let base = Url::parse(&format!("{scheme}://{registry}/")).map_err(|_| {
+            TransportError::Refused {
+                url: registry.to_string(),
+                why: "not a valid registry address".to_string(),
+            }
+        })?;
+        let insecure = options.tls_verify == Some(false);
+        let client = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .read_timeout(READ_TIMEOUT)
+            .danger_accept_invalid_certs(insecure)
+            .redirect(redirect_policy())
+            .user_agent(concat!("ocirepl/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| TransportError::Refused {
+                url: registry.to_string(),
+                why: format!(
+                    "cannot build an HTTP client: {}",
+                    error::describe_reqwest(&e)
+                ),
+            })?;
+        Ok(Transport {
+            registry: registry.to_string(),
+            auth: auth::Auth::new(registry, base.clone(), options.credentials),
+            base: RwLock::new(base),
+            may_fall_back_to_http: insecure,
+            client,
+            retry: options.retry,
+        })
+    }
+
+    pub fn registry(&self) -> &str {
+        &self.registry
+    }
+
+    /// `path` (with query) resolved against the registry root.
+    pub async fn url(&self, path_and_query: &str) -> Url {
+        let base = self.base.read().await;
+        base.join(path_and_query).unwrap_or_else(|_| base.clone())
+    }
+
+    /// Sends a request, answering auth challenges and retrying transient
+    /// failures when the body can be sent again. Returns the final response
+    /// whatever its status (but never a 401).
+    pub async fn send(&self, mut req: Request) -> Result<Response, TransportError> {
+        let mut stream_body = match std::mem::replace(&mut req.body, Body::Empty) {
+            Body::Stream(s) => Some(s),
+            other => {
+                req.body = other;
+                None
+            }
+        };
+        let replayable = stream_body.is_none();
+        let mut attempt = 0u32;
+        let mut auth_retried = false;
+        loop {
+            attempt += 1;
+            // Credentials go only to the registry's own origin; an upload
+            // Location elsewhere gets none.
+            let own_origin = req.url.origin() == self.base.read().await.origin();
+            let authorization = if own_origin {
+                self.auth.header(&self.client, &req.scopes).await?
+            } else {
+                None
+            };
+            let had_header = authorization.is_some();
+            let mut builder = self
+                .client
+                .request(req.method.clone(), req.url.clone())
+                .headers(req.headers.clone());
+            if let Some(h) = authorization {
+                builder = builder.header(AUTHORIZATION, h);
+            }
+            builder = match (&req.body, stream_body.take()) {
+                (_, Some(stream)) => builder.body(stream),
+                (Body::Bytes(b), None) => builder.body(b.clone()),
+                _ => builder,
+            };
+            let result = builder.send().await;
+            let resp = match result {
+                Ok(r) => r,
+                Err(e) => {
+                    if self.fall_back_to_http(&mut req.url, &e).await {
+                        if !replayable {
+                            return Err(TransportError::network(&req.method, &req.url, &e));
+                        }
+                        continue;
+                    }
+                    match self.retry.delay(attempt, None) {
+                        Some(wait) if replayable => {
+                            tracing::debug!(method = %req.method, url = %redact_url(&req.url), attempt, "retrying after network error: {}", error::describe_reqwest(&e));
+                            tokio::time::sleep(wait).await;
+                            continue;
+                        }
+                        _ => return Err(TransportError::network(&req.method, &req.url, &e)),
+                    }
+                }
+            };
+            let status = resp.status();
+            tracing::debug!(method = %req.method, url = %redact_url(resp.url()), status = status.as_u16(), "response");
+            if status == StatusCode::UNAUTHORIZED {
+                let can_retry = own_origin
+                    && !auth_retried
+                    && self
+                        .auth
+                        .on_unauthorized(resp.headers(), &req.scopes, had_header)
+                        .await?;
+                if can_retry && replayable {
+                    auth_retried = true;
+                    attempt -= 1;
+                    continue;
+                }
+                return Err(self.auth.refused());
+            }
+            if classify_status(status) == Verdict::Retry
+                && replayable
+                && let Some(wait) = self.retry.delay(attempt, Some(resp.headers()))
+            {
+                tracing::debug!(method = %req.method, url = %redact_url(&req.url), status = status.as_u16(), attempt, ?wait, "retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            return Ok(Response {
+                status,
+                headers: resp.headers().clone(),
+                method: req.method.clone(),
+                url: resp.url().clone(),
+                inner: resp,
+            });
+        }
+    }
+
+    /// For an insecure registry whose https does not answer: switch to http
+    /// once, for this and every later request.
+    async fn fall_back_to_http(&self, url: &mut Url, err: &reqwest::Error) -> bool {
+        if !self.may_fall_back_to_http || !err.is_connect() || url.scheme() != "https" {
+            return false;
+        }
+        let mut base = self.base.write().await;
+        if url.host_str() != base.host_str() {
+            return false;
+        }
+        let _ = base.set_scheme("http");
+        let _ = url.set_scheme("http");
+        tracing::info!(registry = %self.registry, "https failed, using plain http");
+        true
+    }
+}
+
+/// Follows at most [`MAX_REDIRECTS`] hops and never from https to http.
+/// reqwest itself drops `Authorization` when a hop changes origin.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt
+            .previous()
+            .last()
+            .is_some_and(|prev| prev.scheme() == "https" && attempt.url().scheme() == "http");
+        if downgrade {
+            attempt.error("refusing a redirect from https to http")
+        } else if attempt.previous().len() >= MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
+}

@@ -1,0 +1,187 @@
+//! A real CNCF distribution registry (Debian's `docker-registry`) on a free
+//! 127.0.0.1 port with temporary storage, for the life of a test.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+pub const REGISTRY_BIN: &str = "docker-registry";
+
+/// How a test registry is configured.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryConfig {
+    /// htpasswd users (user, password): Basic auth on every request.
+    pub users: Vec<(String, String)>,
+}
+
+impl RegistryConfig {
+    pub fn anonymous() -> RegistryConfig {
+        RegistryConfig::default()
+    }
+
+    pub fn htpasswd(user: &str, password: &str) -> RegistryConfig {
+        RegistryConfig {
+            users: vec![(user.to_string(), password.to_string())],
+        }
+    }
+}
+
+/// A running registry; stopped (killed) when dropped.
+pub struct Registry {
+    pub port: u16,
+    dir: TempDir,
+    child: Child,
+}
+
+/// One line of the registry's access log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+/// Fails loudly (never skips) when the registry binary is missing.
+pub fn require(bin: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {bin}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        found,
+        "`{bin}` is not installed: run scripts/test.sh (it installs docker-registry and skopeo), \
+         or apt-get install docker-registry skopeo"
+    );
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    l.local_addr().expect("local addr").port()
+}
+
+impl Registry {
+    pub fn start(config: RegistryConfig) -> Registry {
+        require(REGISTRY_BIN);
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut auth = String::new();
+        if !config.users.is_empty() {
+            let path = dir.path().join("htpasswd");
+            let mut f = std::fs::File::create(&path).expect("htpasswd");
+            for (u, p) in &config.users {
+                let hash = bcrypt::hash(p, 4).expect("bcrypt");
+                writeln!(f, "{u}:{hash}").expect("write htpasswd");
+            }
+            auth = format!(
+                "auth:\n  htpasswd:\n    realm: ocirepl-test\n    path: {}\n",
+                path.display()
+            );
+        }
+        let yaml = format!(
+            "version: 0.1\n\
+             log:\n  level: info\n  formatter: text\n\
+             storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n  \
+             maintenance:\n    uploadpurging:\n      enabled: false\n\
+             http:\n  addr: 127.0.0.1:{port}\n  secret: ocirepl-test-secret\n\
+             {auth}",
+            root = dir.path().join("data").display(),
+        );
+        let config_path = dir.path().join("config.yml");
+        std::fs::write(&config_path, yaml).expect("write config");
+        let stdout = std::fs::File::create(dir.path().join("access.log")).expect("log");
+        let stderr = std::fs::File::create(dir.path().join("registry.log")).expect("log");
+        let child = Command::new(REGISTRY_BIN)
+            .arg("serve")
+            .arg(&config_path)
+            .stdout(Stdio::from(stdout))
+            .stderr(Stdio::from(stderr))
+            .spawn()
+            .expect("start docker-registry");
+        let reg = Registry { port, dir, child };
+        reg.wait_ready();
+        reg
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < deadline {
+            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+        panic!(
+            "docker-registry did not listen on port {} within 15 s:\n{log}",
+            self.port
+        );
+    }
+
+    /// `127.0.0.1:PORT`
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `127.0.0.1:PORT/REPO`
+    pub fn image(&self, repo_and_tag: &str) -> String {
+        format!("{}/{}", self.host(), repo_and_tag)
+    }
+
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Every request the registry has answered so far.
+    pub fn access_log(&self) -> Vec<Access> {
+        let text = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        text.lines().filter_map(parse_access).collect()
+    }
+
+    /// The requests answered since `mark` (a previous `access_log().len()`).
+    pub fn requests_since(&self, mark: usize) -> Vec<Access> {
+        // The access log is written as requests complete; give the last line a moment.
+        std::thread::sleep(Duration::from_millis(100));
+        self.access_log().into_iter().skip(mark).collect()
+    }
+
+    /// Upload sessions left open in a repository's storage.
+    pub fn open_uploads(&self, repo: &str) -> usize {
+        let dir = self
+            .storage()
+            .join("docker/registry/v2/repositories")
+            .join(repo)
+            .join("_uploads");
+        std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+    }
+
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// `127.0.0.1 - - [date] "GET /v2/ HTTP/1.1" 200 2 "" "ua"`
+fn parse_access(line: &str) -> Option<Access> {
+    let request = line.split('"').nth(1)?;
+    let mut parts = request.split(' ');
+    let method = parts.next()?.to_string();
+    let path = parts.next()?.to_string();
+    let after = line.split('"').nth(2)?.trim();
+    let status = after.split(' ').next()?.parse().ok()?;
+    Some(Access {
+        method,
+        path,
+        status,
+    })
+}
