@@ -5,9 +5,9 @@
 //! buffers a blob: bytes flow from the source's stream into the target's
 //! upload, and memory does not grow with layer size.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use futures::stream::{self, TryStreamExt};
+use futures::stream::{self, StreamExt};
 
 use super::{CopyError, Step};
 use crate::digest::verify_stream;
@@ -29,17 +29,33 @@ pub struct Ends<'a> {
     pub dst_repo: &'a str,
 }
 
-/// Copies every blob that the target lacks, `jobs` at a time. The first
-/// failure stops the rest and is returned.
+/// Copies every blob that the target lacks, `jobs` at a time. After the
+/// first failure no new blob starts, but transfers in flight are allowed to
+/// finish: dropping them would abandon upload sessions half-written, while
+/// finishing them leaves valid blobs that a re-run will reuse. The first
+/// failure is returned.
 pub async fn copy_blobs(
     ends: &Ends<'_>,
     blobs: &[Blob],
     jobs: usize,
     stats: &BlobStats,
 ) -> Result<(), CopyError> {
-    stream::iter(blobs.iter().map(Ok))
-        .try_for_each_concurrent(jobs.max(1), |blob| copy_one(ends, blob, stats))
-        .await
+    let failed = AtomicBool::new(false);
+    let results: Vec<Result<(), CopyError>> = stream::iter(blobs)
+        .map(|blob| async {
+            if failed.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let r = copy_one(ends, blob, stats).await;
+            if r.is_err() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            r
+        })
+        .buffer_unordered(jobs.max(1))
+        .collect()
+        .await;
+    results.into_iter().collect()
 }
 
 async fn copy_one(ends: &Ends<'_>, blob: &Blob, stats: &BlobStats) -> Result<(), CopyError> {

@@ -1,8 +1,9 @@
 //! Test harness shared by the integration tests: real registries, test
 //! images, skopeo as an independent reader and writer, and the ocirepl
 //! binary as a user runs it.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
+pub mod fake;
 pub mod image;
 pub mod registry;
 
