@@ -4,12 +4,14 @@
 //! Owns store construction per reference, report printing and the mapping
 //! of outcomes to exit codes. `anyhow` lives here (and in `main`) only.
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
 use crate::cli::{Cli, Command, CopyArgs, Output};
 use crate::copy::{CopyOptions, Replicator};
+use crate::credentials::{self, Env, SideFlags};
 use crate::plan::CopyJob;
 use crate::reference::ImageRef;
 use crate::report::Action;
@@ -37,10 +39,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Which side of a copy a store is for: decides credentials, TLS, and
 /// whether a missing layout may be created.
-struct Side<'a> {
-    creds: Option<&'a str>,
+struct Side {
+    flags: SideFlags,
     creds_flag: &'static str,
     tls_verify: Option<bool>,
+    cert_dir: Option<PathBuf>,
     is_target: bool,
 }
 
@@ -49,19 +52,34 @@ async fn copy(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let target = parse_ref(&args.destination, "DST")?;
     let job = CopyJob::new(source, target).map_err(|e| UsageError(e.to_string()))?;
     let src_side = Side {
-        creds: args.src_creds.as_deref(),
+        flags: side_flags(
+            args.src.creds.as_deref(),
+            "--src-creds",
+            args.src.registry_token,
+            args.src.no_creds,
+            args.src.authfile.or(args.authfile.clone()),
+        )?,
         creds_flag: "--src-creds",
-        tls_verify: args.src_tls_verify,
+        tls_verify: args.src.tls_verify,
+        cert_dir: args.src.cert_dir,
         is_target: false,
     };
     let dst_side = Side {
-        creds: args.dest_creds.as_deref(),
+        flags: side_flags(
+            args.dest.creds.as_deref(),
+            "--dest-creds",
+            args.dest.registry_token,
+            args.dest.no_creds,
+            args.dest.authfile.or(args.authfile),
+        )?,
         creds_flag: "--dest-creds",
-        tls_verify: args.dest_tls_verify,
+        tls_verify: args.dest.tls_verify,
+        cert_dir: args.dest.cert_dir,
         is_target: true,
     };
-    let src = open_store(&job.source, &src_side)?;
-    let dst = open_store(&job.target, &dst_side)?;
+    let env = Env::from_process();
+    let src = open_store(&job.source, &src_side, &env)?;
+    let dst = open_store(&job.target, &dst_side, &env)?;
     let options = CopyOptions {
         jobs: usize::from(args.jobs),
     };
@@ -80,27 +98,54 @@ async fn copy(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     Ok(ExitCode::from(if failed { EXIT_FAILED } else { EXIT_OK }))
 }
 
+fn side_flags(
+    creds: Option<&str>,
+    creds_flag: &str,
+    registry_token: Option<String>,
+    no_creds: bool,
+    authfile: Option<PathBuf>,
+) -> Result<SideFlags> {
+    let creds = match creds {
+        None => None,
+        // Never echo the value: it is a secret, malformed or not.
+        Some(s) => Some(
+            Credentials::parse(s)
+                .ok_or_else(|| UsageError(format!("{creds_flag}: expected USER:PASS")))?,
+        ),
+    };
+    Ok(SideFlags {
+        creds,
+        registry_token: registry_token.filter(|t| !t.is_empty()),
+        no_creds,
+        authfile,
+    })
+}
+
 fn parse_ref(input: &str, what: &str) -> Result<ImageRef> {
     ImageRef::parse(input).map_err(|e| UsageError(format!("{what}: {e}")).into())
 }
 
-fn open_store(r: &ImageRef, side: &Side<'_>) -> Result<Box<dyn Store>> {
+fn open_store(r: &ImageRef, side: &Side, env: &Env) -> Result<Box<dyn Store>> {
     match r {
         ImageRef::Registry(reference) => {
-            let credentials = match side.creds {
-                None => None,
-                Some(s) => Some(Credentials::parse(s).ok_or_else(|| {
-                    // Never echo the value: it is a secret, malformed or not.
-                    UsageError(format!("{}: expected USER:PASS", side.creds_flag))
-                })?),
-            };
+            let registry = reference.registry();
+            let credentials =
+                credentials::resolve(&side.flags, env, registry, reference.repository())
+                    .with_context(|| format!("looking up credentials for {registry}"))?;
+            tracing::debug!(
+                registry,
+                creds_flag = side.creds_flag,
+                found = credentials.is_some(),
+                "credentials"
+            );
             let options = TransportOptions {
                 tls_verify: side.tls_verify,
+                cert_dir: side.cert_dir.clone().or_else(|| default_cert_dir(registry)),
                 credentials,
                 ..TransportOptions::default()
             };
-            let transport = Transport::new(reference.registry(), reference.is_loopback(), options)
-                .with_context(|| format!("setting up {}", reference.registry()))?;
+            let transport = Transport::new(registry, reference.is_loopback(), options)
+                .with_context(|| format!("setting up {registry}"))?;
             Ok(Box::new(RegistryStore::new(transport)))
         }
         ImageRef::Layout(l) => {
@@ -109,4 +154,12 @@ fn open_store(r: &ImageRef, side: &Side<'_>) -> Result<Box<dyn Store>> {
             Ok(Box::new(store))
         }
     }
+}
+
+/// docker's and podman's per-registry certificate directories, when present.
+fn default_cert_dir(registry: &str) -> Option<PathBuf> {
+    ["/etc/docker/certs.d", "/etc/containers/certs.d"]
+        .iter()
+        .map(|base| Path::new(base).join(registry))
+        .find(|p| p.is_dir())
 }

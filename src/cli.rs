@@ -4,6 +4,8 @@
 //! them. Never does I/O and never interprets a value beyond its type: the
 //! app turns these into a plan.
 
+use std::path::PathBuf;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
@@ -61,32 +63,16 @@ pub struct CopyArgs {
     #[arg(value_name = "DST")]
     pub destination: String,
 
-    /// Credentials for the source registry.
-    #[arg(
-        long,
-        value_name = "USER:PASS",
-        env = "OCIREPL_SRC_CREDS",
-        hide_env_values = true
-    )]
-    pub src_creds: Option<String>,
+    #[command(flatten)]
+    pub src: SourceAccess,
 
-    /// Credentials for the destination registry.
-    #[arg(
-        long,
-        value_name = "USER:PASS",
-        env = "OCIREPL_DEST_CREDS",
-        hide_env_values = true
-    )]
-    pub dest_creds: Option<String>,
+    #[command(flatten)]
+    pub dest: DestAccess,
 
-    /// Verify the source's TLS certificate (false also allows plain http).
-    /// Loopback registries use http unless this is set to true.
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub src_tls_verify: Option<bool>,
-
-    /// Verify the destination's TLS certificate (false also allows plain http).
-    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
-    pub dest_tls_verify: Option<bool>,
+    /// Auth file for both sides (podman auth.json or docker config.json
+    /// format), instead of the default files.
+    #[arg(long, value_name = "PATH", env = "OCIREPL_AUTHFILE")]
+    pub authfile: Option<PathBuf>,
 
     /// Blob transfers and manifest fetches run at once.
     #[arg(long, short = 'j', value_name = "N", default_value_t = 6,
@@ -96,4 +82,87 @@ pub struct CopyArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+}
+
+/// How to reach the source registry.
+#[derive(Debug, Args)]
+pub struct SourceAccess {
+    /// Credentials for the source registry.
+    #[arg(
+        id = "src_creds",
+        long = "src-creds",
+        value_name = "USER:PASS",
+        env = "OCIREPL_SRC_CREDS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+
+    /// OAuth2 refresh token (identity token) for the source registry.
+    #[arg(
+        id = "src_registry_token",
+        long = "src-registry-token",
+        value_name = "TOKEN",
+        env = "OCIREPL_SRC_REGISTRY_TOKEN",
+        hide_env_values = true
+    )]
+    pub registry_token: Option<String>,
+
+    /// Access the source anonymously, whatever the auth files say.
+    #[arg(id = "src_no_creds", long = "src-no-creds", conflicts_with_all = ["src_creds", "src_registry_token"])]
+    pub no_creds: bool,
+
+    /// Auth file for the source only.
+    #[arg(id = "src_authfile", long = "src-authfile", value_name = "PATH")]
+    pub authfile: Option<PathBuf>,
+
+    /// Verify the source's TLS certificate (false also allows plain http).
+    /// Loopback registries use http unless this is true or a cert dir is given.
+    #[arg(id = "src_tls_verify", long = "src-tls-verify", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+
+    /// Certificates for the source, docker certs.d layout: *.crt are extra
+    /// CAs, *.cert + *.key a client certificate.
+    /// [default: /etc/docker/certs.d/HOST[:PORT] or /etc/containers/certs.d/HOST[:PORT] when present]
+    #[arg(id = "src_cert_dir", long = "src-cert-dir", value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
+}
+
+/// How to reach the destination registry.
+#[derive(Debug, Args)]
+pub struct DestAccess {
+    /// Credentials for the destination registry.
+    #[arg(
+        id = "dest_creds",
+        long = "dest-creds",
+        value_name = "USER:PASS",
+        env = "OCIREPL_DEST_CREDS",
+        hide_env_values = true
+    )]
+    pub creds: Option<String>,
+
+    /// OAuth2 refresh token (identity token) for the destination registry.
+    #[arg(
+        id = "dest_registry_token",
+        long = "dest-registry-token",
+        value_name = "TOKEN",
+        env = "OCIREPL_DEST_REGISTRY_TOKEN",
+        hide_env_values = true
+    )]
+    pub registry_token: Option<String>,
+
+    /// Access the destination anonymously, whatever the auth files say.
+    #[arg(id = "dest_no_creds", long = "dest-no-creds", conflicts_with_all = ["dest_creds", "dest_registry_token"])]
+    pub no_creds: bool,
+
+    /// Auth file for the destination only.
+    #[arg(id = "dest_authfile", long = "dest-authfile", value_name = "PATH")]
+    pub authfile: Option<PathBuf>,
+
+    /// Verify the destination's TLS certificate (false also allows plain http).
+    #[arg(id = "dest_tls_verify", long = "dest-tls-verify", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub tls_verify: Option<bool>,
+
+    /// Certificates for the destination (docker certs.d layout).
+    #[arg(id = "dest_cert_dir", long = "dest-cert-dir", value_name = "DIR")]
+    pub cert_dir: Option<PathBuf>,
 }

@@ -9,6 +9,7 @@
 pub mod app;
 pub mod cli;
 pub mod copy;
+pub mod credentials;
 pub mod digest;
 pub mod manifest;
 pub mod media;

@@ -29,31 +29,70 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// network delay.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 
-/// A user name and password (or identity token) for one registry.
+/// What we may present to one registry.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    pub username: String,
-    pub password: String,
+pub enum Credentials {
+    /// A user name and password: HTTP Basic, or Basic to the token server.
+    Basic { username: String, password: String },
+    /// An OAuth2 refresh token (docker's `identitytoken`): exchanged at the
+    /// token server for access tokens.
+    IdentityToken { username: String, token: String },
 }
 
 impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Credentials({:?}, ***)", self.username)
+        match self {
+            Credentials::Basic { username, .. } => write!(f, "Basic({username:?}, ***)"),
+            Credentials::IdentityToken { username, .. } => {
+                write!(f, "IdentityToken({username:?}, ***)")
+            }
+        }
     }
 }
 
 impl Credentials {
+    pub fn basic(username: &str, password: &str) -> Credentials {
+        Credentials::Basic {
+            username: username.to_string(),
+            password: password.to_string(),
+        }
+    }
+
+    pub fn identity_token(username: &str, token: &str) -> Credentials {
+        Credentials::IdentityToken {
+            username: username.to_string(),
+            token: token.to_string(),
+        }
+    }
+
     /// Parses `USER:PASS` (the password may contain colons).
     pub fn parse(s: &str) -> Option<Credentials> {
         let (u, p) = s.split_once(':')?;
-        (!u.is_empty()).then(|| Credentials {
-            username: u.to_string(),
-            password: p.to_string(),
-        })
+        (!u.is_empty()).then(|| Credentials::basic(u, p))
+    }
+
+    pub fn username(&self) -> &str {
+        match self {
+            Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. } => {
+                username
+            }
+        }
     }
 
     fn basic_header(&self) -> HeaderValue {
-        let raw = format!("{}:{}", self.username, self.password);
+        let raw = match self {
+            Credentials::Basic { username, password } => format!("{username}:{password}"),
+            // The GET fallback of the refresh-token flow: docker's convention
+            // for a token without a user name.
+            Credentials::IdentityToken { username, token } => {
+                let user = if username.is_empty() {
+                    "<token>"
+                } else {
+                    username
+                };
+                format!("{user}:{token}")
+            }
+        };
         let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
         let mut v = HeaderValue::from_str(&format!("Basic {encoded}"))
             .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
@@ -185,17 +224,27 @@ enum Scheme {
     Bearer { realm: Url, service: Option<String> },
 }
 
+/// What a 401 means for the request that got it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unauthorized {
+    /// Send it again, with these scopes.
+    Retry(Vec<String>),
+    /// Nothing we hold will do.
+    GiveUp,
+}
+
 /// The auth state of one registry: credentials, learned scheme, tokens.
 pub struct Auth {
     registry: String,
     /// The registry's own URL, for the realm policy.
     registry_url: Url,
-    credentials: Option<Credentials>,
+    credentials: Mutex<Option<Credentials>>,
     scheme: Mutex<Option<Scheme>>,
     tokens: Mutex<HashMap<String, Token>>,
 }
 
-/// The token endpoint's answer. Either field name is in use.
+/// The token endpoint's answer. Registries use either field name; the OAuth2
+/// form may rotate the refresh token.
 #[derive(Deserialize)]
 struct TokenResponse {
     #[serde(default)]
@@ -204,6 +253,10 @@ struct TokenResponse {
     access_token: Option<String>,
     #[serde(default)]
     expires_in: Option<u64>,
+    #[serde(default)]
+    issued_at: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
 }
 
 impl Auth {
@@ -211,7 +264,7 @@ impl Auth {
         Auth {
             registry: registry.to_string(),
             registry_url,
-            credentials,
+            credentials: Mutex::new(credentials),
             scheme: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
         }
@@ -227,7 +280,14 @@ impl Auth {
         let scheme = self.scheme.lock().await.clone();
         match scheme {
             None => Ok(None),
-            Some(Scheme::Basic) => Ok(self.credentials.as_ref().map(Credentials::basic_header)),
+            Some(Scheme::Basic) => match &*self.credentials.lock().await {
+                Some(c @ Credentials::Basic { .. }) => Ok(Some(c.basic_header())),
+                Some(Credentials::IdentityToken { .. }) => Err(self.auth_error(
+                    "the registry wants Basic credentials, but only an identity token was given"
+                        .into(),
+                )),
+                None => Ok(None),
+            },
             Some(Scheme::Bearer { realm, service }) => {
                 let key = scope_key(scopes);
                 if let Some(t) = self.tokens.lock().await.get(&key)
@@ -245,14 +305,14 @@ impl Auth {
         }
     }
 
-    /// Learns from a 401. Returns whether a retry can succeed: `false` when
-    /// we already answered this challenge with everything we have.
+    /// Learns from a 401 whether and how a retry can succeed.
+    /// `had_header`: whether the refused request carried our credentials.
     pub async fn on_unauthorized(
         &self,
         headers: &HeaderMap,
         scopes: &[String],
         had_header: bool,
-    ) -> Result<bool, TransportError> {
+    ) -> Result<Unauthorized, TransportError> {
         let challenges = parse_challenges(headers);
         let chosen = challenges
             .iter()
@@ -267,7 +327,7 @@ impl Auth {
         };
         let scheme = match challenge.scheme.as_str() {
             "basic" => {
-                if self.credentials.is_none() {
+                if self.credentials.lock().await.is_none() {
                     return Err(self.auth_error(
                         "the registry requires credentials and none were given".into(),
                     ));
@@ -292,33 +352,53 @@ impl Auth {
             }
         };
         let mut current = self.scheme.lock().await;
-        let same_scheme = matches!(
+        let known = matches!(
             (&*current, &scheme),
             (Some(Scheme::Basic), Scheme::Basic)
                 | (Some(Scheme::Bearer { .. }), Scheme::Bearer { .. })
         );
         *current = Some(scheme);
         drop(current);
-        if had_header && same_scheme {
-            // Our header was refused: drop the token so a retry fetches a fresh one;
-            // Basic credentials cannot get better by resending.
-            let removed = self
-                .tokens
-                .lock()
-                .await
-                .remove(&scope_key(scopes))
-                .is_some();
-            return Ok(removed);
+        if !had_header || !known {
+            return Ok(Unauthorized::Retry(scopes.to_vec()));
         }
-        Ok(true)
+        // Our header was refused. A token may have expired or lack a scope the
+        // registry names; Basic credentials cannot get better by resending.
+        let removed = self
+            .tokens
+            .lock()
+            .await
+            .remove(&scope_key(scopes))
+            .is_some();
+        if challenge.param("error") == Some("insufficient_scope")
+            && let Some(named) = challenge.param("scope")
+        {
+            let mut wider = scopes.to_vec();
+            for s in named.split(' ').filter(|s| !s.is_empty()) {
+                if !wider.iter().any(|w| w == s) {
+                    wider.push(s.to_string());
+                }
+            }
+            if wider.len() > scopes.len() {
+                return Ok(Unauthorized::Retry(wider));
+            }
+        }
+        Ok(if removed {
+            Unauthorized::Retry(scopes.to_vec())
+        } else {
+            Unauthorized::GiveUp
+        })
     }
 
     /// The error for a 401 that a retry did not fix.
-    pub fn refused(&self) -> TransportError {
-        self.auth_error(match &self.credentials {
+    pub async fn refused(&self) -> TransportError {
+        self.auth_error(match &*self.credentials.lock().await {
+            Some(c) if c.username().is_empty() => {
+                "the registry refused the identity token".to_string()
+            }
             Some(c) => format!(
                 "the registry refused the credentials of user {:?}",
-                c.username
+                c.username()
             ),
             None => "the registry requires credentials and none were given".to_string(),
         })
@@ -338,27 +418,27 @@ impl Auth {
         service: Option<&str>,
         scopes: &[String],
     ) -> Result<Token, TransportError> {
-        let mut url = realm.clone();
-        {
-            let mut q = url.query_pairs_mut();
-            if let Some(s) = service {
-                q.append_pair("service", s);
+        let credentials = self.credentials.lock().await.clone();
+        let resp = match &credentials {
+            Some(Credentials::IdentityToken { token, .. }) => {
+                let resp = self
+                    .oauth_post(client, realm, service, scopes, token)
+                    .await?;
+                // Registries without the OAuth2 form answer these; docker falls
+                // back to the GET flow, and so do we.
+                if matches!(resp.status().as_u16(), 400 | 401 | 404 | 405) {
+                    tracing::debug!(realm = %redact_url(realm), status = resp.status().as_u16(), "OAuth2 POST refused, trying GET");
+                    self.token_get(client, realm, service, scopes, credentials.as_ref())
+                        .await?
+                } else {
+                    resp
+                }
             }
-            for s in scopes {
-                q.append_pair("scope", s);
+            other => {
+                self.token_get(client, realm, service, scopes, other.as_ref())
+                    .await?
             }
-        }
-        let mut req = client.get(url.clone());
-        if let Some(c) = &self.credentials {
-            req = req.header(reqwest::header::AUTHORIZATION, c.basic_header());
-        }
-        let resp = req.send().await.map_err(|e| {
-            self.auth_error(format!(
-                "token request to {} failed: {}",
-                redact_url(&url),
-                describe_reqwest(&e)
-            ))
-        })?;
+        };
         let status = resp.status();
         let body = super::read_capped(resp, MAX_TOKEN_BODY)
             .await
@@ -366,7 +446,7 @@ impl Auth {
                 self.auth_error(format!("token response from {}: {why}", redact_url(realm)))
             })?;
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(self.refused());
+            return Err(self.refused().await);
         }
         if !status.is_success() {
             return Err(self.auth_error(format!(
@@ -381,6 +461,13 @@ impl Auth {
                 redact_url(realm)
             ))
         })?;
+        if let (Some(new), Some(Credentials::IdentityToken { username, .. })) = (
+            parsed.refresh_token.as_deref().filter(|t| !t.is_empty()),
+            &credentials,
+        ) {
+            // The server rotated the refresh token: the old one may be dead now.
+            *self.credentials.lock().await = Some(Credentials::identity_token(username, new));
+        }
         let value = parsed
             .token
             .or(parsed.access_token)
@@ -388,15 +475,125 @@ impl Auth {
             .ok_or_else(|| {
                 self.auth_error(format!("token server {} sent no token", redact_url(realm)))
             })?;
-        let lifetime = parsed
-            .expires_in
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_TOKEN_LIFETIME);
         Ok(Token {
             value,
-            expires: Instant::now() + lifetime.saturating_sub(EXPIRY_MARGIN),
+            expires: Instant::now()
+                + token_lifetime(parsed.expires_in, parsed.issued_at.as_deref()),
         })
     }
+
+    async fn token_get(
+        &self,
+        client: &reqwest::Client,
+        realm: &Url,
+        service: Option<&str>,
+        scopes: &[String],
+        credentials: Option<&Credentials>,
+    ) -> Result<reqwest::Response, TransportError> {
+        let mut url = realm.clone();
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(s) = service {
+                q.append_pair("service", s);
+            }
+            for s in scopes {
+                q.append_pair("scope", s);
+            }
+        }
+        let mut req = client.get(url.clone());
+        if let Some(c) = credentials {
+            req = req.header(reqwest::header::AUTHORIZATION, c.basic_header());
+        }
+        req.send().await.map_err(|e| {
+            self.auth_error(format!(
+                "token request to {} failed: {}",
+                redact_url(&url),
+                describe_reqwest(&e)
+            ))
+        })
+    }
+
+    /// The OAuth2 refresh-token grant (docker's token spec, `POST realm`).
+    async fn oauth_post(
+        &self,
+        client: &reqwest::Client,
+        realm: &Url,
+        service: Option<&str>,
+        scopes: &[String],
+        refresh_token: &str,
+    ) -> Result<reqwest::Response, TransportError> {
+        let body = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            form.append_pair("grant_type", "refresh_token");
+            form.append_pair("refresh_token", refresh_token);
+            form.append_pair("client_id", "ocirepl");
+            if let Some(s) = service {
+                form.append_pair("service", s);
+            }
+            if !scopes.is_empty() {
+                form.append_pair("scope", &scopes.join(" "));
+            }
+            form.finish()
+        };
+        client
+            .post(realm.clone())
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| {
+                self.auth_error(format!(
+                    "token request to {} failed: {}",
+                    redact_url(realm),
+                    describe_reqwest(&e)
+                ))
+            })
+    }
+}
+
+/// How long to use a token: `expires_in` (60 s when absent) minus the time
+/// since `issued_at` when the server gives one, minus a safety margin.
+fn token_lifetime(expires_in: Option<u64>, issued_at: Option<&str>) -> Duration {
+    let stated = expires_in
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+    let age = issued_at
+        .and_then(parse_rfc3339)
+        .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
+        .filter(|age| *age < stated)
+        .unwrap_or(Duration::ZERO);
+    stated.saturating_sub(age).saturating_sub(EXPIRY_MARGIN)
+}
+
+/// `issued_at` is RFC 3339 (`2024-01-02T03:04:05Z`, fractions allowed).
+fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
+    let s = s.trim();
+    let (date, time) = s.split_once('T')?;
+    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
+    let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    let time = time.trim_end_matches('Z');
+    let time = time.split(['+']).next()?;
+    let mut t = time.split(':');
+    let (hh, mm) = (
+        t.next()?.parse::<i64>().ok()?,
+        t.next()?.parse::<i64>().ok()?,
+    );
+    let ss = t.next()?.split('.').next()?.parse::<i64>().ok()?;
+    // Days from the civil date (Howard Hinnant's algorithm).
+    let y2 = if m <= 2 { y - 1 } else { y };
+    let era = y2.div_euclid(400);
+    let yoe = y2 - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
+    u64::try_from(secs)
+        .ok()
+        .map(|s| std::time::UNIX_EPOCH + Duration::from_secs(s))
 }
 
 fn bearer_header(token: &str) -> HeaderValue {
@@ -538,9 +735,33 @@ mod tests {
     #[test]
     fn credentials_debug_hides_password() {
         let c = Credentials::parse("user:pa:ss").unwrap();
-        assert_eq!(c.password, "pa:ss");
+        assert_eq!(c, Credentials::basic("user", "pa:ss"));
         assert!(!format!("{c:?}").contains("pa:ss"));
         assert!(Credentials::parse("nopass").is_none());
         assert!(Credentials::parse(":x").is_none());
+        let t = Credentials::identity_token("u", "refresh-secret");
+        assert!(!format!("{t:?}").contains("refresh-secret"));
+    }
+
+    #[test]
+    fn token_lifetime_uses_expires_in_and_issued_at() {
+        assert_eq!(token_lifetime(None, None), Duration::from_secs(55));
+        assert_eq!(token_lifetime(Some(300), None), Duration::from_secs(295));
+        assert_eq!(token_lifetime(Some(2), None), Duration::ZERO);
+        let long_ago = "2001-02-03T04:05:06.123Z";
+        // An issued_at older than the lifetime is clock skew: ignored.
+        assert_eq!(
+            token_lifetime(Some(300), Some(long_ago)),
+            Duration::from_secs(295)
+        );
+        assert_eq!(
+            parse_rfc3339("1970-01-02T00:00:01Z"),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(86_401))
+        );
+        assert_eq!(
+            parse_rfc3339("2024-03-01T12:00:00+00:00"),
+            Some(std::time::UNIX_EPOCH + Duration::from_secs(1_709_294_400))
+        );
+        assert_eq!(parse_rfc3339("garbage"), None);
     }
 }

@@ -114,6 +114,10 @@ pub enum TransportError {
         url: String,
         limit: u64,
     },
+    /// A streamed request met a 401 that fresh credentials can answer, but
+    /// its body cannot be sent again from here: the caller reopens its source.
+    #[error("{method} {url}: 401 after the token expired; the upload must be sent again")]
+    Resend { method: Method, url: String },
     /// A request we refused to send (credential or downgrade policy).
     #[error("refused {url}: {why}")]
     Refused { url: String, why: String },

@@ -9,7 +9,9 @@
 pub mod auth;
 pub mod error;
 pub mod retry;
+mod tls;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -39,6 +41,9 @@ pub struct TransportOptions {
     /// `Some(false)`: https without certificate checks, falling back to
     /// http. `Some(true)`: https with checks, loopback included.
     pub tls_verify: Option<bool>,
+    /// docker `certs.d` layout: `*.crt` extra CAs, `*.cert` + `*.key` a
+    /// client certificate. Given, it means https even on loopback.
+    pub cert_dir: Option<PathBuf>,
     pub credentials: Option<Credentials>,
     pub retry: RetryPolicy,
 }
@@ -190,7 +195,7 @@ impl Transport {
         loopback: bool,
         options: TransportOptions,
     ) -> Result<Transport, TransportError> {
-        let plain_http = options.tls_verify.is_none() && loopback;
+        let plain_http = options.tls_verify.is_none() && options.cert_dir.is_none() && loopback;
         let scheme = if plain_http { "http" } else { "https" };
         let base = Url::parse(&format!("{scheme}://{registry}/")).map_err(|_| {
             TransportError::Refused {
@@ -199,7 +204,14 @@ impl Transport {
             }
         })?;
         let insecure = options.tls_verify == Some(false);
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some(dir) = &options.cert_dir {
+            builder = tls::apply_cert_dir(builder, dir).map_err(|why| TransportError::Refused {
+                url: registry.to_string(),
+                why,
+            })?;
+        }
+        let client = builder
             .connect_timeout(CONNECT_TIMEOUT)
             .read_timeout(READ_TIMEOUT)
             .danger_accept_invalid_certs(insecure)
@@ -293,18 +305,31 @@ impl Transport {
             let status = resp.status();
             tracing::debug!(method = %req.method, url = %redact_url(resp.url()), status = status.as_u16(), "response");
             if status == StatusCode::UNAUTHORIZED {
-                let can_retry = own_origin
-                    && !auth_retried
-                    && self
-                        .auth
-                        .on_unauthorized(resp.headers(), &req.scopes, had_header)
-                        .await?;
-                if can_retry && replayable {
-                    auth_retried = true;
-                    attempt -= 1;
-                    continue;
+                // A 401 from another origin (a redirect target, an upload
+                // Location elsewhere) gets nothing of ours.
+                if !own_origin || auth_retried {
+                    return Err(self.auth.refused().await);
                 }
-                return Err(self.auth.refused());
+                match self
+                    .auth
+                    .on_unauthorized(resp.headers(), &req.scopes, had_header)
+                    .await?
+                {
+                    auth::Unauthorized::GiveUp => return Err(self.auth.refused().await),
+                    auth::Unauthorized::Retry(scopes) if replayable => {
+                        req.scopes = scopes;
+                        auth_retried = true;
+                        attempt -= 1;
+                        continue;
+                    }
+                    // The body is spent: the caller must reopen its source.
+                    auth::Unauthorized::Retry(_) => {
+                        return Err(TransportError::Resend {
+                            method: req.method.clone(),
+                            url: redact_url(&req.url),
+                        });
+                    }
+                }
             }
             if classify_status(status) == Verdict::Retry
                 && replayable
