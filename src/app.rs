@@ -146,7 +146,7 @@ fn open_store(r: &ImageRef, side: &Side, env: &Env) -> Result<Box<dyn Store>> {
             };
             let transport = Transport::new(registry, reference.is_loopback(), options)
                 .with_context(|| format!("setting up {registry}"))?;
-            Ok(Box::new(RegistryStore::new(transport)))
+            Ok(Box::new(RegistryStore::new(transport, side.is_target)))
         }
         ImageRef::Layout(l) => {
             let store = LayoutStore::open(&l.path, side.is_target)

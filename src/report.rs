@@ -18,6 +18,8 @@ pub enum Action {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BlobCounts {
     pub copied: u64,
+    /// Linked from another repository of the same registry, no bytes moved.
+    pub mounted: u64,
     pub skipped: u64,
 }
 
@@ -41,11 +43,12 @@ impl ImageReport {
     pub fn human(&self) -> String {
         match self.action {
             Action::Copied => format!(
-                "copied {} -> {} ({}; {} blobs copied, {} already there, {})",
+                "copied {} -> {} ({}; {} blobs copied, {} mounted, {} already there, {})",
                 self.source,
                 self.target,
                 self.target_digest.as_deref().unwrap_or("?"),
                 self.blobs.copied,
+                self.blobs.mounted,
                 self.blobs.skipped,
                 human_bytes(self.bytes_copied),
             ),
@@ -94,6 +97,7 @@ mod tests {
             action: Action::UpToDate,
             blobs: BlobCounts {
                 copied: 1,
+                mounted: 0,
                 skipped: 2,
             },
             manifests_pushed: 0,

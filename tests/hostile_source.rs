@@ -22,26 +22,20 @@ fn fake_source() -> (FakeRegistry, String, String) {
 }
 
 /// Asserts the copy failed with `needle` in its message, pushed no manifest,
-/// and left at most the failed blob's own upload session in the real
-/// target: distribution 2.8 refuses to cancel a session whose PUT was cut
-/// mid-body (DELETE answers 404 BLOB_UPLOAD_INVALID) and purges it itself;
-/// every other session must be gone.
+/// and left no upload session but those whose PUT was cut: distribution 2.8
+/// refuses to cancel a session whose PUT was cut mid-body (DELETE answers
+/// 404 BLOB_UPLOAD_INVALID) and purges it itself; we still try.
 fn assert_nothing_pushed(target: &Registry, mark: usize, code: i32, err: &str, needle: &str) {
     eprintln!("ocirepl said: {err}");
     assert_eq!(code, 1, "{err}");
     assert!(err.contains(needle), "expected {needle:?} in: {err}");
     assert!(!err.contains("panicked"), "{err}");
     let after = target.requests_since(mark);
-    assert!(
-        !after
-            .iter()
-            .any(|r| r.method == "PUT" && r.path.contains("/manifests/")),
-        "a manifest was pushed: {after:?}"
-    );
-    assert!(
-        target.open_uploads("app") <= 1,
-        "upload sessions left behind: {after:?}"
-    );
+    let manifest_puts = after
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/manifests/"))
+        .count();
+    assert_eq!(manifest_puts, 0, "a manifest was pushed: {after:?}");
     let deletes = after.iter().filter(|r| r.method == "DELETE").count();
     let failed_puts = after
         .iter()
@@ -50,6 +44,10 @@ fn assert_nothing_pushed(target: &Registry, mark: usize, code: i32, err: &str, n
     assert!(
         deletes >= failed_puts,
         "each failed session gets a DELETE: {after:?}"
+    );
+    assert!(
+        target.open_uploads("app") <= failed_puts,
+        "only sessions whose PUT was cut may remain: {after:?}"
     );
 }
 
@@ -80,6 +78,13 @@ fn a_short_body_is_caught_by_size_not_only_by_digest() {
     let mark = target.access_log().len();
     let (code, _, err) = run(&["copy", &fake.image("app:v1"), &target.image("app:v1")]);
     assert_nothing_pushed(&target, mark, code, &err, "body ended after");
+    // A short body may be a broken connection: retried within budget, source reopened.
+    let gets = fake
+        .log()
+        .iter()
+        .filter(|(m, p, _)| m == "GET" && p.ends_with(&layer))
+        .count();
+    assert_eq!(gets, 3, "three attempts, each a fresh GET");
 }
 
 #[test]

@@ -112,6 +112,7 @@ impl<'a> Replicator<'a> {
             action: Action::Failed,
             blobs: BlobCounts {
                 copied: stats.copied.load(Ordering::Relaxed),
+                mounted: stats.mounted.load(Ordering::Relaxed),
                 skipped: stats.skipped.load(Ordering::Relaxed),
             },
             manifests_pushed: 0,

@@ -87,6 +87,24 @@ impl StoreError {
         }
     }
 
+    /// Whether trying again (with the source reopened) may succeed: no
+    /// answer, a transient status, a token that expired under a streamed
+    /// body, or a body that ended early. Lies (wrong digest, extra bytes)
+    /// and refusals are final.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Transport(
+                TransportError::Network { .. } | TransportError::Resend { .. },
+            ) => true,
+            StoreError::Transport(TransportError::Status(e)) => {
+                crate::transport::retry::classify_status(e.status)
+                    == crate::transport::retry::Verdict::Retry
+            }
+            StoreError::Integrity(IntegrityError::TooShort { .. }) => true,
+            _ => false,
+        }
+    }
+
     /// The registry's error codes, when it gave any.
     pub fn registry_codes(&self) -> Vec<&str> {
         match self {
@@ -104,6 +122,12 @@ impl StoreError {
 pub trait Store: Send + Sync {
     /// `registry 127.0.0.1:5000` or `layout /tmp/x`, for messages.
     fn describe(&self) -> String;
+
+    /// Two stores with the same identity are the same place: blobs can be
+    /// mounted from one repository into another instead of copied.
+    fn identity(&self) -> String {
+        self.describe()
+    }
 
     /// The digest a reference currently names, or `None` when absent. For a
     /// registry this is one HEAD.
@@ -128,6 +152,13 @@ pub trait Store: Send + Sync {
 
     /// The size of a blob that exists, or `None`.
     async fn blob_head(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError>;
+
+    /// Links a blob that exists in repository `from` of this same store into
+    /// `repo` without moving its bytes. `Ok(false)`: not mounted, upload it.
+    async fn blob_mount(&self, repo: &str, from: &str, blob: &Blob) -> Result<bool, StoreError> {
+        let _ = (repo, from, blob);
+        Ok(false)
+    }
 
     /// A blob's bytes. Callers verify them (see `digest::verify_stream`).
     async fn blob_get(&self, repo: &str, blob: &Blob) -> Result<BlobStream, StoreError>;

@@ -10,6 +10,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -240,7 +242,11 @@ pub struct Auth {
     registry_url: Url,
     credentials: Mutex<Option<Credentials>>,
     scheme: Mutex<Option<Scheme>>,
-    tokens: Mutex<HashMap<String, Token>>,
+    /// One slot per scope set; a slot's lock is held while its token is
+    /// fetched, so concurrent requests wait for one token instead of racing.
+    tokens: Mutex<HashMap<String, Arc<Mutex<Option<Token>>>>>,
+    /// The token server refused the OAuth2 POST once: go straight to GET.
+    oauth_post_refused: AtomicBool,
 }
 
 /// The token endpoint's answer. Registries use either field name; the OAuth2
@@ -267,6 +273,7 @@ impl Auth {
             credentials: Mutex::new(credentials),
             scheme: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            oauth_post_refused: AtomicBool::new(false),
         }
     }
 
@@ -289,8 +296,15 @@ impl Auth {
                 None => Ok(None),
             },
             Some(Scheme::Bearer { realm, service }) => {
-                let key = scope_key(scopes);
-                if let Some(t) = self.tokens.lock().await.get(&key)
+                let slot = self
+                    .tokens
+                    .lock()
+                    .await
+                    .entry(scope_key(scopes))
+                    .or_default()
+                    .clone();
+                let mut cached = slot.lock().await;
+                if let Some(t) = cached.as_ref()
                     && t.expires > Instant::now()
                 {
                     return Ok(Some(bearer_header(&t.value)));
@@ -299,7 +313,7 @@ impl Auth {
                     .fetch_token(client, &realm, service.as_deref(), scopes)
                     .await?;
                 let header = bearer_header(&token.value);
-                self.tokens.lock().await.insert(key, token);
+                *cached = Some(token);
                 Ok(Some(header))
             }
         }
@@ -364,12 +378,11 @@ impl Auth {
         }
         // Our header was refused. A token may have expired or lack a scope the
         // registry names; Basic credentials cannot get better by resending.
-        let removed = self
-            .tokens
-            .lock()
-            .await
-            .remove(&scope_key(scopes))
-            .is_some();
+        let slot = self.tokens.lock().await.get(&scope_key(scopes)).cloned();
+        let removed = match slot {
+            Some(slot) => slot.lock().await.take().is_some(),
+            None => false,
+        };
         if challenge.param("error") == Some("insufficient_scope")
             && let Some(named) = challenge.param("scope")
         {
@@ -420,13 +433,16 @@ impl Auth {
     ) -> Result<Token, TransportError> {
         let credentials = self.credentials.lock().await.clone();
         let resp = match &credentials {
-            Some(Credentials::IdentityToken { token, .. }) => {
+            Some(Credentials::IdentityToken { token, .. })
+                if !self.oauth_post_refused.load(Ordering::Relaxed) =>
+            {
                 let resp = self
                     .oauth_post(client, realm, service, scopes, token)
                     .await?;
                 // Registries without the OAuth2 form answer these; docker falls
-                // back to the GET flow, and so do we.
+                // back to the GET flow, and so do we (for the rest of the run).
                 if matches!(resp.status().as_u16(), 400 | 401 | 404 | 405) {
+                    self.oauth_post_refused.store(true, Ordering::Relaxed);
                     tracing::debug!(realm = %redact_url(realm), status = resp.status().as_u16(), "OAuth2 POST refused, trying GET");
                     self.token_get(client, realm, service, scopes, credentials.as_ref())
                         .await?

@@ -5,7 +5,9 @@
 
 pub mod fake;
 pub mod image;
+pub mod pki;
 pub mod registry;
+pub mod token;
 
 use std::path::Path;
 use std::process::{Command, Output};

@@ -16,6 +16,10 @@ pub const REGISTRY_BIN: &str = "docker-registry";
 pub struct RegistryConfig {
     /// htpasswd users (user, password): Basic auth on every request.
     pub users: Vec<(String, String)>,
+    /// (certificate, key): serve https.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// (realm, signer certificate PEM): `auth: token` with this token server.
+    pub token: Option<(String, String)>,
 }
 
 impl RegistryConfig {
@@ -26,6 +30,19 @@ impl RegistryConfig {
     pub fn htpasswd(user: &str, password: &str) -> RegistryConfig {
         RegistryConfig {
             users: vec![(user.to_string(), password.to_string())],
+            ..RegistryConfig::default()
+        }
+    }
+
+    pub fn with_tls(mut self, cert: &std::path::Path, key: &std::path::Path) -> RegistryConfig {
+        self.tls = Some((cert.to_path_buf(), key.to_path_buf()));
+        self
+    }
+
+    pub fn token(realm: &str, signer_pem: &str) -> RegistryConfig {
+        RegistryConfig {
+            token: Some((realm.to_string(), signer_pem.to_string())),
+            ..RegistryConfig::default()
         }
     }
 }
@@ -82,12 +99,30 @@ impl Registry {
                 path.display()
             );
         }
+        if let Some((realm, pem)) = &config.token {
+            let bundle = dir.path().join("token-signer.crt");
+            std::fs::write(&bundle, pem).expect("rootcertbundle");
+            auth = format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {}\n    issuer: {}\n    rootcertbundle: {}\n",
+                super::token::SERVICE,
+                super::token::ISSUER,
+                bundle.display()
+            );
+        }
+        let tls = match &config.tls {
+            Some((cert, key)) => format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ),
+            None => String::new(),
+        };
         let yaml = format!(
             "version: 0.1\n\
              log:\n  level: info\n  formatter: text\n\
              storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
-             http:\n  addr: 127.0.0.1:{port}\n  secret: ocirepl-test-secret\n\
+             http:\n  addr: 127.0.0.1:{port}\n  secret: ocirepl-test-secret\n{tls}\
              {auth}",
             root = dir.path().join("data").display(),
         );

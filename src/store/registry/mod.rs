@@ -7,6 +7,9 @@
 
 mod upload;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use async_trait::async_trait;
 use futures::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
@@ -25,19 +28,29 @@ const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 /// One registry, reached through one transport.
 pub struct RegistryStore {
     transport: Transport,
+    /// A copy target: every request asks for `pull,push`, so one token
+    /// serves the HEADs, the uploads and the manifest PUTs alike.
+    write: bool,
     max_manifest_size: u64,
+    /// Upload sessions a refused mount opened, for the upload that follows.
+    open_sessions: Mutex<HashMap<(String, Digest), url::Url>>,
 }
 
 impl RegistryStore {
-    pub fn new(transport: Transport) -> RegistryStore {
+    /// `write`: this store is a copy target.
+    pub fn new(transport: Transport, write: bool) -> RegistryStore {
         RegistryStore {
             transport,
+            write,
             max_manifest_size: MAX_MANIFEST_SIZE,
+            open_sessions: Mutex::default(),
         }
     }
 
-    fn pull(repo: &str) -> Vec<String> {
-        vec![repository_scope(repo, "pull")]
+    /// Scopes for reading: `pull`, or `pull,push` on a target (see `write`).
+    fn pull(&self, repo: &str) -> Vec<String> {
+        let actions = if self.write { "pull,push" } else { "pull" };
+        vec![repository_scope(repo, actions)]
     }
 
     fn push(repo: &str) -> Vec<String> {
@@ -65,13 +78,17 @@ impl Store for RegistryStore {
         format!("registry {}", self.transport.registry())
     }
 
+    fn identity(&self) -> String {
+        format!("registry {}", self.transport.registry())
+    }
+
     async fn manifest_head(
         &self,
         repo: &str,
         r: &ManifestRef,
     ) -> Result<Option<Digest>, StoreError> {
         let url = self.manifest_url(repo, r).await;
-        let req = Request::new(Method::HEAD, url, Self::pull(repo))
+        let req = Request::new(Method::HEAD, url, self.pull(repo))
             .header(ACCEPT, MediaType::accept_all());
         let resp = self.transport.send(req).await?;
         match resp.status {
@@ -92,8 +109,8 @@ impl Store for RegistryStore {
     async fn manifest_get(&self, repo: &str, r: &ManifestRef) -> Result<RawManifest, StoreError> {
         let what = self.what(repo, r);
         let url = self.manifest_url(repo, r).await;
-        let req = Request::new(Method::GET, url, Self::pull(repo))
-            .header(ACCEPT, MediaType::accept_all());
+        let req =
+            Request::new(Method::GET, url, self.pull(repo)).header(ACCEPT, MediaType::accept_all());
         let resp = self.transport.send(req).await?;
         match resp.status {
             StatusCode::OK => {}
@@ -170,7 +187,7 @@ impl Store for RegistryStore {
             .await;
         let resp = self
             .transport
-            .send(Request::new(Method::HEAD, url, Self::pull(repo)))
+            .send(Request::new(Method::HEAD, url, self.pull(repo)))
             .await?;
         match resp.status {
             StatusCode::OK => Ok(Some(
@@ -190,7 +207,7 @@ impl Store for RegistryStore {
             .await;
         let resp = self
             .transport
-            .send(Request::new(Method::GET, url, Self::pull(repo)))
+            .send(Request::new(Method::GET, url, self.pull(repo)))
             .await?;
         match resp.status {
             StatusCode::OK => Ok(resp
@@ -208,7 +225,37 @@ impl Store for RegistryStore {
         }
     }
 
+    async fn blob_mount(&self, repo: &str, from: &str, blob: &Blob) -> Result<bool, StoreError> {
+        let scopes = vec![
+            repository_scope(repo, "pull,push"),
+            repository_scope(from, "pull"),
+        ];
+        match upload::mount(&self.transport, repo, from, &scopes, blob).await? {
+            upload::Mount::Mounted => Ok(true),
+            upload::Mount::Refused(session) => {
+                // The registry opened an upload session instead: the upload uses it.
+                if let Ok(mut open) = self.open_sessions.lock() {
+                    open.insert((repo.to_string(), blob.digest.clone()), session);
+                }
+                Ok(false)
+            }
+        }
+    }
+
     async fn blob_put(&self, repo: &str, blob: &Blob, data: BlobStream) -> Result<(), StoreError> {
-        upload::monolithic(&self.transport, repo, &Self::push(repo), blob, data).await
+        let session = self
+            .open_sessions
+            .lock()
+            .ok()
+            .and_then(|mut open| open.remove(&(repo.to_string(), blob.digest.clone())));
+        upload::monolithic(
+            &self.transport,
+            repo,
+            &Self::push(repo),
+            blob,
+            data,
+            session,
+        )
+        .await
     }
 }

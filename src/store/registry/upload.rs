@@ -24,8 +24,12 @@ pub(super) async fn monolithic(
     scopes: &[String],
     blob: &Blob,
     data: BlobStream,
+    session: Option<Url>,
 ) -> Result<(), StoreError> {
-    let session = open_session(t, repo, scopes).await?;
+    let session = match session {
+        Some(s) => s,
+        None => open_session(t, repo, scopes).await?,
+    };
     let mut put_url = session.clone();
     put_url
         .query_pairs_mut()
@@ -66,6 +70,38 @@ pub(super) async fn monolithic(
         return Err(err.into());
     }
     check_stated_digest(resp.header(DOCKER_CONTENT_DIGEST), &blob.digest)
+}
+
+/// What a mount request did.
+pub(super) enum Mount {
+    Mounted,
+    /// Refused; the registry opened this upload session instead.
+    Refused(Url),
+}
+
+/// `POST /v2/REPO/blobs/uploads/?mount=DIGEST&from=OTHER`: 201 is a mount,
+/// 202 a refusal that opens an upload session.
+pub(super) async fn mount(
+    t: &Transport,
+    repo: &str,
+    from: &str,
+    scopes: &[String],
+    blob: &Blob,
+) -> Result<Mount, StoreError> {
+    let mut url = t.url(&format!("/v2/{repo}/blobs/uploads/")).await;
+    url.query_pairs_mut()
+        .append_pair("mount", &blob.digest.to_string())
+        .append_pair("from", from);
+    let req = Request::new(Method::POST, url, scopes.to_vec()).header(CONTENT_LENGTH, "0");
+    let resp = t.send(req).await?;
+    match resp.status {
+        StatusCode::CREATED => {
+            check_stated_digest(resp.header(DOCKER_CONTENT_DIGEST), &blob.digest)?;
+            Ok(Mount::Mounted)
+        }
+        StatusCode::ACCEPTED => Ok(Mount::Refused(resp.location()?)),
+        _ => Err(resp.into_error().await.into()),
+    }
 }
 
 /// Starts an upload session and returns its URL.
