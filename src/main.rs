@@ -41,15 +41,16 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(verbose: u8, quiet: bool) {
+    // Other crates stay at warn whatever the verbosity: the HTTP stack's own
+    // debug lines print URLs unredacted (signed redirect targets, `_state`).
     let level = match (quiet, verbose) {
         (true, _) => "error",
         (false, 0) => "warn",
         (false, 1) => "ocirepl=info,warn",
-        (false, 2) => "ocirepl=debug,info",
-        _ => "ocirepl=trace,debug",
+        (false, 2) => "ocirepl=debug,warn",
+        _ => "ocirepl=trace,warn",
     };
-    let filter = tracing_subscriber::EnvFilter::try_from_env("OCIREPL_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let filter = tracing_subscriber::EnvFilter::new(level);
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

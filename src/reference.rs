@@ -545,3 +545,42 @@ mod tests {
         assert!(ImageRef::parse("oci:dir:bad tag").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn any_input_parses_or_explains(s in "\\PC{0,200}") {
+            if let Err(e) = ImageRef::parse(&s) {
+                prop_assert!(e.to_string().starts_with("invalid reference"));
+            }
+        }
+
+        #[test]
+        fn valid_references_round_trip(
+            host in "[a-z][a-z0-9]{0,10}\\.[a-z]{2,5}",
+            port in prop::option::of(1u16..),
+            repo in "[a-z0-9]{1,8}(/[a-z0-9]{1,8}){0,3}",
+            tag in prop::option::of("[A-Za-z0-9_][A-Za-z0-9_.-]{0,20}"),
+        ) {
+            let mut s = host.clone();
+            if let Some(p) = port {
+                s.push_str(&format!(":{p}"));
+            }
+            s.push('/');
+            s.push_str(&repo);
+            if let Some(t) = &tag {
+                s.push(':');
+                s.push_str(t);
+            }
+            let r = Reference::parse(&s).unwrap();
+            prop_assert_eq!(r.to_string(), s.clone());
+            prop_assert_eq!(r.repository(), repo.as_str());
+            prop_assert_eq!(r.tag(), tag.as_deref());
+            prop_assert_eq!(Reference::parse(&r.to_string()).unwrap(), r);
+        }
+    }
+}

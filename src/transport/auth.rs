@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,6 +20,7 @@ use tokio::sync::Mutex;
 use url::Url;
 
 use super::error::{TransportError, describe_reqwest, redact_url};
+use super::policy::check_realm;
 
 /// The most of a token response we read: a JWT is a few KiB; a server that
 /// sends more is broken or hostile.
@@ -631,50 +631,6 @@ pub fn repository_scope(repository: &str, actions: &str) -> String {
     format!("repository:{repository}:{actions}")
 }
 
-/// Where a registry may send our credentials for a token: https unless the
-/// registry itself is plain http; never an internal address (loopback,
-/// private, link-local, unspecified) unless the registry lives on that very
-/// host.
-pub fn check_realm(registry: &Url, realm: &Url) -> Result<(), String> {
-    match realm.scheme() {
-        "https" => {}
-        "http" if registry.scheme() == "http" => {}
-        "http" => return Err("plain-http token realm for an https registry".into()),
-        other => return Err(format!("token realm with scheme {other:?}")),
-    }
-    let host = realm.host_str().unwrap_or("");
-    let ip = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>();
-    if let Ok(ip) = ip
-        && is_internal(&ip)
-        && realm.host_str() != registry.host_str()
-    {
-        return Err(format!(
-            "token realm on internal address {ip} while the registry is elsewhere"
-        ));
-    }
-    Ok(())
-}
-
-fn is_internal(ip: &IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
-        }
-        IpAddr::V6(v6) => {
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00
-                || (v6.segments()[0] & 0xffc0) == 0xfe80
-                || v6
-                    .to_ipv4_mapped()
-                    .is_some_and(|v4| is_internal(&IpAddr::V4(v4)))
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,22 +689,6 @@ mod tests {
     }
 
     #[test]
-    fn realm_policy() {
-        let https_reg = Url::parse("https://registry.example").unwrap();
-        let local_reg = Url::parse("http://127.0.0.1:5000").unwrap();
-        let ok = |r: &Url, realm: &str| check_realm(r, &Url::parse(realm).unwrap()).is_ok();
-        assert!(ok(&https_reg, "https://auth.example/token"));
-        assert!(!ok(&https_reg, "http://auth.example/token"));
-        assert!(!ok(&https_reg, "https://127.0.0.1/token"));
-        assert!(!ok(&https_reg, "https://169.254.169.254/latest"));
-        assert!(!ok(&https_reg, "https://10.1.2.3/token"));
-        assert!(!ok(&https_reg, "https://[::1]/token"));
-        assert!(!ok(&https_reg, "https://0.0.0.0/token"));
-        assert!(!ok(&https_reg, "file:///etc/passwd"));
-        assert!(ok(&local_reg, "http://127.0.0.1:5001/token"));
-    }
-
-    #[test]
     fn credentials_debug_hides_password() {
         let c = Credentials::parse("user:pa:ss").unwrap();
         assert_eq!(c, Credentials::basic("user", "pa:ss"));
@@ -779,5 +719,45 @@ mod tests {
             Some(std::time::UNIX_EPOCH + Duration::from_secs(1_709_294_400))
         );
         assert_eq!(parse_rfc3339("garbage"), None);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn quote(s: &str) -> String {
+        format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+
+    proptest! {
+        #[test]
+        fn any_header_parses_without_panic(s in "\\PC{0,300}") {
+            let _ = parse_challenge_list(&s);
+        }
+
+        #[test]
+        fn quoted_values_survive_commas_quotes_and_escapes(
+            realm in "[a-z0-9.]{1,20}",
+            service in "[ -~]{0,40}",
+            scope in "[ -~]{0,60}",
+            scheme_case in prop::bool::ANY,
+        ) {
+            let scheme = if scheme_case { "BEARER" } else { "Bearer" };
+            let header = format!(
+                "Negotiate, {scheme} realm={},service={}, scope={}, Basic realm=\"x\"",
+                quote(&format!("https://{realm}/t")),
+                quote(&service),
+                quote(&scope)
+            );
+            let c = parse_challenge_list(&header);
+            let bearer = c.iter().find(|c| c.scheme == "bearer").expect("bearer");
+            let realm_url = format!("https://{realm}/t");
+            prop_assert_eq!(bearer.param("realm"), Some(realm_url.as_str()));
+            prop_assert_eq!(bearer.param("service"), Some(service.as_str()));
+            prop_assert_eq!(bearer.param("scope"), Some(scope.as_str()));
+            prop_assert!(c.iter().any(|c| c.scheme == "basic"));
+        }
     }
 }

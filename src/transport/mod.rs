@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod policy;
 pub mod retry;
 mod tls;
 
@@ -150,10 +151,15 @@ impl Response {
                     self.status.as_u16()
                 ),
             })?;
-        self.url.join(raw).map_err(|_| TransportError::Refused {
+        let next = self.url.join(raw).map_err(|_| TransportError::Refused {
             url: redact_url(&self.url),
             why: "the Location header is not a valid URL".to_string(),
-        })
+        })?;
+        policy::check_hop(&self.url, &next).map_err(|why| TransportError::Refused {
+            url: redact_url(&next),
+            why,
+        })?;
+        Ok(next)
     }
 }
 
@@ -285,6 +291,13 @@ impl Transport {
             let result = builder.send().await;
             let resp = match result {
                 Ok(r) => r,
+                Err(e) if e.is_redirect() => {
+                    // A refused hop or a loop: deterministic, never retried.
+                    return Err(TransportError::Refused {
+                        url: redact_url(&req.url),
+                        why: error::describe_reqwest(&e),
+                    });
+                }
                 Err(e) => {
                     if self.fall_back_to_http(&mut req.url, &e).await {
                         if !replayable {
@@ -307,7 +320,9 @@ impl Transport {
             if status == StatusCode::UNAUTHORIZED {
                 // A 401 from another origin (a redirect target, an upload
                 // Location elsewhere) gets nothing of ours.
-                if !own_origin || auth_retried {
+                // Judged by the URL that answered, not the one we asked.
+                let answered_by_registry = resp.url().origin() == self.base.read().await.origin();
+                if !own_origin || !answered_by_registry || auth_retried {
                     return Err(self.auth.refused().await);
                 }
                 match self
@@ -366,16 +381,17 @@ impl Transport {
     }
 }
 
-/// Follows at most [`MAX_REDIRECTS`] hops and never from https to http.
-/// reqwest itself drops `Authorization` when a hop changes origin.
+/// Follows at most [`MAX_REDIRECTS`] hops, each allowed by
+/// [`policy::check_hop`]. reqwest itself drops `Authorization` when a hop
+/// changes origin.
 fn redirect_policy() -> reqwest::redirect::Policy {
     reqwest::redirect::Policy::custom(|attempt| {
-        let downgrade = attempt
+        let refused = attempt
             .previous()
             .last()
-            .is_some_and(|prev| prev.scheme() == "https" && attempt.url().scheme() == "http");
-        if downgrade {
-            attempt.error("refusing a redirect from https to http")
+            .and_then(|prev| policy::check_hop(prev, attempt.url()).err());
+        if let Some(why) = refused {
+            attempt.error(why)
         } else if attempt.previous().len() >= MAX_REDIRECTS {
             attempt.error("too many redirects")
         } else {

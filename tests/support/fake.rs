@@ -68,8 +68,17 @@ pub struct Seen {
 }
 
 impl Seen {
+    /// The path, also for proxy requests in absolute form
+    /// (`GET http://host/v2/... HTTP/1.1`).
     pub fn path(&self) -> &str {
-        self.target.split('?').next().unwrap_or("")
+        let t = self.target.split('?').next().unwrap_or("");
+        match t
+            .strip_prefix("http://")
+            .or_else(|| t.strip_prefix("https://"))
+        {
+            Some(rest) => rest.find('/').map_or("/", |i| &rest[i..]),
+            None => t,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -118,8 +127,20 @@ impl Rule {
     }
 }
 
+/// Decides whether an `Authorization` header (or its absence) is accepted.
+pub type Acceptor = Arc<dyn Fn(Option<&str>) -> bool + Send + Sync>;
+
+/// Makes the fake demand credentials on `/v2/...`: requests whose
+/// `Authorization` header `accept` refuses get a 401 with `challenge`.
+#[derive(Clone)]
+pub struct FakeAuth {
+    pub challenge: String,
+    pub accept: Acceptor,
+}
+
 #[derive(Default)]
 struct State {
+    auth: Option<FakeAuth>,
     /// (repo, tag-or-digest) → (content type, bytes)
     manifests: HashMap<(String, String), (String, Vec<u8>)>,
     blobs: HashMap<String, Vec<u8>>,
@@ -174,6 +195,10 @@ impl FakeRegistry {
 
     pub fn rule(&self, rule: Rule) {
         self.state.lock().unwrap().rules.push(rule);
+    }
+
+    pub fn require_auth(&self, auth: FakeAuth) {
+        self.state.lock().unwrap().auth = Some(auth);
     }
 
     pub fn add_blob(&self, data: &[u8]) -> String {
@@ -301,12 +326,23 @@ async fn serve(sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()>
     while let Some(req) = read_request(&mut reader).await {
         let (reply, close) = {
             let mut s = state.lock().unwrap();
-            let honest = honest(&mut s, &req);
-            let mut reply = honest;
+            let refused = s.auth.as_ref().and_then(|a| {
+                let guarded = req.path().starts_with("/v2");
+                (guarded && !(a.accept)(req.header("authorization"))).then(|| {
+                    Reply::error(401, "UNAUTHORIZED", "authentication required")
+                        .header("WWW-Authenticate", &a.challenge)
+                })
+            });
+            let mut reply = match refused {
+                Some(r) => r,
+                None => honest(&mut s, &req),
+            };
             let mut i = 0;
             while i < s.rules.len() {
                 let r = &s.rules[i];
-                if r.method == req.method && req.path().contains(&r.path_contains) {
+                if (r.method == req.method || r.method == "*")
+                    && req.path().contains(&r.path_contains)
+                {
                     reply = (r.transform)(&req, reply);
                     if let Some(t) = s.rules[i].times.as_mut() {
                         *t -= 1;

@@ -179,8 +179,18 @@ impl Registry {
 
     /// The requests answered since `mark` (a previous `access_log().len()`).
     pub fn requests_since(&self, mark: usize) -> Vec<Access> {
-        // The access log is written as requests complete; give the last line a moment.
-        std::thread::sleep(Duration::from_millis(100));
+        // A line is written when its handler finishes, which for a request the
+        // client cut can be after the client gave up: wait for a quiet log.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut last = self.access_log().len();
+        loop {
+            std::thread::sleep(Duration::from_millis(250));
+            let now = self.access_log().len();
+            if now == last || Instant::now() > deadline {
+                break;
+            }
+            last = now;
+        }
         self.access_log().into_iter().skip(mark).collect()
     }
 
