@@ -435,3 +435,45 @@ fn malformed_auth_files_name_the_file_and_line() {
     );
     assert!(!err.contains("SECRETVALUE"), "{err}");
 }
+
+#[test]
+fn client_certificates_from_the_cert_dir() {
+    let (src, digest) = seeded_source(160);
+    let pki_dir = tempfile::tempdir().unwrap();
+    let pki = server_pki(pki_dir.path());
+    let mtls = Registry::start(
+        RegistryConfig::anonymous()
+            .with_tls(&pki.server_cert, &pki.server_key)
+            .requiring_client_certs(&pki.ca_cert),
+    );
+    let with_identity = pki.client_identity_dir.display().to_string();
+    let (code, _, err) = run(&[
+        "copy",
+        &src.image("app:v1"),
+        &mtls.image("app:v1"),
+        "--dest-cert-dir",
+        &with_identity,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let read = skopeo(&[
+        "inspect",
+        "--no-tags",
+        "--cert-dir",
+        &with_identity,
+        "--format",
+        "{{.Digest}}",
+        &format!("docker://{}", mtls.image("app:v1")),
+    ]);
+    assert_eq!(read.trim(), digest);
+
+    // Only the CA, no client certificate: the registry refuses the handshake.
+    let (code, _, err) = run(&[
+        "copy",
+        &src.image("app:v1"),
+        &mtls.image("app:v2"),
+        "--dest-cert-dir",
+        &pki.client_cert_dir.display().to_string(),
+    ]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&mtls.host()), "{err}");
+}

@@ -13,6 +13,9 @@ use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 pub struct ServerPki {
     /// A docker `certs.d`-style directory holding only `ca.crt`.
     pub client_cert_dir: PathBuf,
+    /// The same plus a client certificate (`client.cert`, `client.key`).
+    pub client_identity_dir: PathBuf,
+    pub ca_cert: PathBuf,
     pub server_cert: PathBuf,
     pub server_key: PathBuf,
 }
@@ -36,12 +39,36 @@ pub fn server_pki(dir: &Path) -> ServerPki {
     let client_cert_dir = dir.join("certs.d");
     std::fs::create_dir_all(&client_cert_dir).expect("certs.d");
     std::fs::write(client_cert_dir.join("ca.crt"), ca_cert.pem()).expect("ca.crt");
+    let client_key = KeyPair::generate().expect("client key");
+    let mut client_params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+    client_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "ocirepl test client");
+    client_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client_params
+        .signed_by(&client_key, &issuer)
+        .expect("client cert");
+    let client_identity_dir = dir.join("certs-with-client.d");
+    std::fs::create_dir_all(&client_identity_dir).expect("certs dir");
+    std::fs::write(client_identity_dir.join("ca.crt"), ca_cert.pem()).expect("ca.crt");
+    std::fs::write(client_identity_dir.join("client.cert"), client_cert.pem())
+        .expect("client.cert");
+    std::fs::write(
+        client_identity_dir.join("client.key"),
+        client_key.serialize_pem(),
+    )
+    .expect("client.key");
+    let ca_path = dir.join("ca.crt");
+    std::fs::write(&ca_path, ca_cert.pem()).expect("ca.crt");
+
     let server_cert = dir.join("server.crt");
     let server_key = dir.join("server.key");
     std::fs::write(&server_cert, cert.pem()).expect("server.crt");
     std::fs::write(&server_key, key.serialize_pem()).expect("server.key");
     ServerPki {
         client_cert_dir,
+        client_identity_dir,
+        ca_cert: ca_path,
         server_cert,
         server_key,
     }

@@ -18,6 +18,8 @@ pub struct RegistryConfig {
     pub users: Vec<(String, String)>,
     /// (certificate, key): serve https.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// With `tls`: require client certificates signed by this CA.
+    pub client_ca: Option<PathBuf>,
     /// (realm, signer certificate PEM): `auth: token` with this token server.
     pub token: Option<(String, String)>,
 }
@@ -36,6 +38,11 @@ impl RegistryConfig {
 
     pub fn with_tls(mut self, cert: &std::path::Path, key: &std::path::Path) -> RegistryConfig {
         self.tls = Some((cert.to_path_buf(), key.to_path_buf()));
+        self
+    }
+
+    pub fn requiring_client_certs(mut self, ca: &std::path::Path) -> RegistryConfig {
+        self.client_ca = Some(ca.to_path_buf());
         self
     }
 
@@ -110,11 +117,17 @@ impl Registry {
             );
         }
         let tls = match &config.tls {
-            Some((cert, key)) => format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                cert.display(),
-                key.display()
-            ),
+            Some((cert, key)) => {
+                let mut t = format!(
+                    "  tls:\n    certificate: {}\n    key: {}\n",
+                    cert.display(),
+                    key.display()
+                );
+                if let Some(ca) = &config.client_ca {
+                    t.push_str(&format!("    clientcas:\n      - {}\n", ca.display()));
+                }
+                t
+            }
             None => String::new(),
         };
         let yaml = format!(
