@@ -9,10 +9,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, CopyArgs, Output};
+use crate::cli::{Cli, Command, CopyArgs, FormatArg, ModeArg, Output};
 use crate::copy::{CopyOptions, Replicator};
 use crate::credentials::{self, Env, SideFlags};
 use crate::plan::CopyJob;
+use crate::plan::{Format, Mode};
+use crate::platform::Platform;
 use crate::reference::ImageRef;
 use crate::report::Action;
 use crate::store::Store;
@@ -51,6 +53,7 @@ async fn copy(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let source = parse_ref(&args.source, "SRC")?;
     let target = parse_ref(&args.destination, "DST")?;
     let job = CopyJob::new(source, target).map_err(|e| UsageError(e.to_string()))?;
+    let options = copy_options(&args)?;
     let src_side = Side {
         flags: side_flags(
             args.src.creds.as_deref(),
@@ -78,11 +81,9 @@ async fn copy(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
         is_target: true,
     };
     let env = Env::from_process();
-    let src = open_store(&job.source, &src_side, &env)?;
-    let dst = open_store(&job.target, &dst_side, &env)?;
-    let options = CopyOptions {
-        jobs: usize::from(args.jobs),
-    };
+    let prefer_index = args.mode != ModeArg::Verbatim;
+    let src = open_store(&job.source, &src_side, &env, prefer_index)?;
+    let dst = open_store(&job.target, &dst_side, &env, prefer_index)?;
     let report = Replicator::new(src.as_ref(), dst.as_ref(), options)
         .run(&job)
         .await;
@@ -95,7 +96,55 @@ async fn copy(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     if failed || (args.output == Output::Human && !quiet) {
         eprintln!("{}", report.human());
     }
-    Ok(ExitCode::from(if failed { EXIT_FAILED } else { EXIT_OK }))
+    Ok(ExitCode::from(match (failed, report.usage_error) {
+        (true, true) => EXIT_USAGE,
+        (true, false) => EXIT_FAILED,
+        _ => EXIT_OK,
+    }))
+}
+
+fn copy_options(args: &CopyArgs) -> Result<CopyOptions> {
+    let platforms = args
+        .platform
+        .iter()
+        .map(|p| Platform::parse(p).map_err(|e| UsageError(format!("--platform: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mode = match args.mode {
+        ModeArg::Verbatim => Mode::Verbatim,
+        ModeArg::PreferIndex => Mode::PreferIndex,
+        ModeArg::NormaliseIndex => Mode::NormaliseIndex,
+    };
+    if args.unwrap && mode == Mode::NormaliseIndex {
+        return Err(
+            UsageError("--unwrap and --mode normalise-index contradict each other".into()).into(),
+        );
+    }
+    Ok(CopyOptions {
+        jobs: usize::from(args.jobs),
+        platforms,
+        unwrap: args.unwrap,
+        mode,
+        format: match args.format {
+            FormatArg::Auto => Format::Auto,
+            FormatArg::V2s2 => Format::V2s2,
+            FormatArg::Oci => Format::Oci,
+        },
+        include_foreign: args.include_foreign,
+        max_uncompressed: args.max_uncompressed_layer,
+        diff_id_cache: cache_dir().map(|d| d.join("diff-ids.json")),
+    })
+}
+
+/// `$XDG_CACHE_HOME/ocirepl`, or `~/.cache/ocirepl`.
+fn cache_dir() -> Option<PathBuf> {
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    var("XDG_CACHE_HOME")
+        .or_else(|| var("HOME").map(|h| h.join(".cache")))
+        .map(|d| d.join("ocirepl"))
 }
 
 fn side_flags(
@@ -125,7 +174,7 @@ fn parse_ref(input: &str, what: &str) -> Result<ImageRef> {
     ImageRef::parse(input).map_err(|e| UsageError(format!("{what}: {e}")).into())
 }
 
-fn open_store(r: &ImageRef, side: &Side, env: &Env) -> Result<Box<dyn Store>> {
+fn open_store(r: &ImageRef, side: &Side, env: &Env, prefer_index: bool) -> Result<Box<dyn Store>> {
     match r {
         ImageRef::Registry(reference) => {
             let registry = reference.registry();
@@ -146,7 +195,9 @@ fn open_store(r: &ImageRef, side: &Side, env: &Env) -> Result<Box<dyn Store>> {
             };
             let transport = Transport::new(registry, reference.is_loopback(), options)
                 .with_context(|| format!("setting up {registry}"))?;
-            Ok(Box::new(RegistryStore::new(transport, side.is_target)))
+            Ok(Box::new(
+                RegistryStore::new(transport, side.is_target).prefer_index(prefer_index),
+            ))
         }
         ImageRef::Layout(l) => {
             let store = LayoutStore::open(&l.path, side.is_target)

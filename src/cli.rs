@@ -34,6 +34,24 @@ pub enum Command {
     Copy(CopyArgs),
 }
 
+fn ocirepl_max_uncompressed() -> u64 {
+    crate::copy::MAX_UNCOMPRESSED_LAYER
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeArg {
+    Verbatim,
+    PreferIndex,
+    NormaliseIndex,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    Auto,
+    V2s2,
+    Oci,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     /// A short summary on stderr.
@@ -73,6 +91,36 @@ pub struct CopyArgs {
     /// format), instead of the default files.
     #[arg(long, value_name = "PATH", env = "OCIREPL_AUTHFILE")]
     pub authfile: Option<PathBuf>,
+
+    /// Keep only these platforms of a multi-arch image (OS/ARCH[/VARIANT],
+    /// repeatable or comma-separated). The result is a new index, reported.
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_delimiter = ',')]
+    pub platform: Vec<String>,
+
+    /// With a --platform matching exactly one image, push that image under
+    /// the tag instead of an index (its digest is kept).
+    #[arg(long, requires = "platform")]
+    pub unwrap: bool,
+
+    /// verbatim: what the registry serves; prefer-index: ask for indexes
+    /// first; normalise-index: also wrap a single image in a one-entry index.
+    #[arg(long, value_enum, default_value_t = ModeArg::Verbatim)]
+    pub mode: ModeArg,
+
+    /// auto: the source's format, converting schema1 only if the target
+    /// refuses it; v2s2: convert schema1; oci: OCI media types.
+    #[arg(long, value_enum, default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+
+    /// Fetch foreign (non-distributable) layers from their URLs, without
+    /// credentials, and push them; by default they stay where they are.
+    #[arg(long)]
+    pub include_foreign: bool,
+
+    /// Largest uncompressed size accepted when a layer is gunzipped for its
+    /// diff_id (schema1 conversion); bigger is treated as a decompression bomb.
+    #[arg(long, value_name = "BYTES", default_value_t = ocirepl_max_uncompressed())]
+    pub max_uncompressed_layer: u64,
 
     /// Blob transfers and manifest fetches run at once.
     #[arg(long, short = 'j', value_name = "N", default_value_t = 6,

@@ -82,15 +82,25 @@ impl MediaType {
     }
 
     /// `Accept` header for manifest requests: every format we can copy.
-    pub fn accept_all() -> &'static str {
-        // Index types first so that registries which negotiate hand out the
-        // whole multi-arch image rather than one platform of it.
-        "application/vnd.oci.image.index.v1+json, \
-         application/vnd.docker.distribution.manifest.list.v2+json, \
-         application/vnd.oci.image.manifest.v1+json, \
-         application/vnd.docker.distribution.manifest.v2+json, \
-         application/vnd.docker.distribution.manifest.v1+prettyjws, \
-         application/vnd.docker.distribution.manifest.v1+json"
+    /// Registries serve what they store when its type is acceptable; the
+    /// order matters to those that negotiate, and `prefer_index` puts index
+    /// types first so that they hand out a whole multi-arch image.
+    pub fn accept(prefer_index: bool) -> &'static str {
+        if prefer_index {
+            "application/vnd.oci.image.index.v1+json, \
+             application/vnd.docker.distribution.manifest.list.v2+json, \
+             application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.v2+json, \
+             application/vnd.docker.distribution.manifest.v1+prettyjws, \
+             application/vnd.docker.distribution.manifest.v1+json"
+        } else {
+            "application/vnd.oci.image.manifest.v1+json, \
+             application/vnd.docker.distribution.manifest.v2+json, \
+             application/vnd.oci.image.index.v1+json, \
+             application/vnd.docker.distribution.manifest.list.v2+json, \
+             application/vnd.docker.distribution.manifest.v1+prettyjws, \
+             application/vnd.docker.distribution.manifest.v1+json"
+        }
     }
 }
 

@@ -9,6 +9,30 @@ use crate::digest::Digest;
 use crate::reference::ImageRef;
 use crate::store::ManifestRef;
 
+/// How to ask for and shape the source manifest (seed 004's replication modes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// Copy what the registry serves, byte-exact.
+    #[default]
+    Verbatim,
+    /// Ask for indexes first, so a multi-arch tag comes whole.
+    PreferIndex,
+    /// Like prefer-index, and a single image becomes a one-entry index.
+    NormaliseIndex,
+}
+
+/// The manifest format pushed to the target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    /// The source's; schema1 is converted only if the target refuses it.
+    #[default]
+    Auto,
+    /// Docker schema2: schema1 sources are converted.
+    V2s2,
+    /// OCI: Docker schema2 and lists get OCI media types; schema1 is converted first.
+    Oci,
+}
+
 /// The tag docker assumes when a reference names none.
 pub const DEFAULT_TAG: &str = "latest";
 

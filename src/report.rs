@@ -35,23 +35,38 @@ pub struct ImageReport {
     pub manifests_pushed: u64,
     pub bytes_copied: u64,
     pub duration_ms: u64,
+    /// Why `target_digest` differs from `source_digest` (platform filter,
+    /// conversion), or where an unwrapped image came from.
+    pub reason: Option<String>,
     pub error: Option<String>,
+    /// The failure is a usage error (a selection the image cannot satisfy).
+    #[serde(skip)]
+    pub usage_error: bool,
 }
 
 impl ImageReport {
     /// One line for a person.
     pub fn human(&self) -> String {
         match self.action {
-            Action::Copied => format!(
-                "copied {} -> {} ({}; {} blobs copied, {} mounted, {} already there, {})",
-                self.source,
-                self.target,
-                self.target_digest.as_deref().unwrap_or("?"),
-                self.blobs.copied,
-                self.blobs.mounted,
-                self.blobs.skipped,
-                human_bytes(self.bytes_copied),
-            ),
+            Action::Copied => {
+                let mut line = format!(
+                    "copied {} -> {} ({}; {} blobs copied, {} mounted, {} already there, {})",
+                    self.source,
+                    self.target,
+                    self.target_digest.as_deref().unwrap_or("?"),
+                    self.blobs.copied,
+                    self.blobs.mounted,
+                    self.blobs.skipped,
+                    human_bytes(self.bytes_copied),
+                );
+                if let Some(r) = &self.reason {
+                    line.push_str(&format!(
+                        "\n  new digest: {r}; source was {}",
+                        self.source_digest.as_deref().unwrap_or("?")
+                    ));
+                }
+                line
+            }
             Action::UpToDate => format!(
                 "up to date {} ({})",
                 self.target,
@@ -103,7 +118,9 @@ mod tests {
             manifests_pushed: 0,
             bytes_copied: 3,
             duration_ms: 4,
+            reason: None,
             error: None,
+            usage_error: false,
         };
         let v = serde_json::to_value(&r).unwrap();
         for key in [

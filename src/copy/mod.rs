@@ -6,9 +6,12 @@
 //! URL, a status code, a token or a file path.
 
 pub mod blobs;
+pub mod convert;
 pub mod walk;
 
+use std::collections::HashSet;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
@@ -16,21 +19,61 @@ use futures::stream::{self, TryStreamExt};
 
 use crate::digest::Digest;
 use crate::manifest::RawManifest;
-use crate::plan::CopyJob;
+use crate::manifest::schema1::Schema1;
+use crate::media::Kind;
+use crate::plan::{CopyJob, Format, Mode};
+use crate::platform::Platform;
 use crate::report::{Action, BlobCounts, ImageReport};
 use crate::store::{ManifestRef, Store, StoreError};
 use blobs::{BlobStats, Ends};
+
+/// The uncompressed size at which a layer being gunzipped (for its
+/// diff_id) is treated as a decompression bomb. Real layers stay far below;
+/// a gzip stream can expand about 1000-fold.
+pub const MAX_UNCOMPRESSED_LAYER: u64 = 64 * 1024 * 1024 * 1024;
 
 /// Knobs of a copy; `Default` is what the CLI uses.
 #[derive(Debug, Clone)]
 pub struct CopyOptions {
     /// Concurrent blob transfers and manifest fetches.
     pub jobs: usize,
+    /// Keep only these platforms of an index (empty: all).
+    pub platforms: Vec<Platform>,
+    /// With exactly one platform kept, push that image instead of an index.
+    pub unwrap: bool,
+    pub mode: Mode,
+    pub format: Format,
+    /// Fetch foreign (non-distributable) layers from their URLs and push them.
+    pub include_foreign: bool,
+    /// See [`MAX_UNCOMPRESSED_LAYER`].
+    pub max_uncompressed: u64,
+    /// Where diff_ids of compressed layers are remembered between runs.
+    pub diff_id_cache: Option<PathBuf>,
 }
 
 impl Default for CopyOptions {
     fn default() -> Self {
-        CopyOptions { jobs: 6 }
+        CopyOptions {
+            jobs: 6,
+            platforms: Vec::new(),
+            unwrap: false,
+            mode: Mode::Verbatim,
+            format: Format::Auto,
+            include_foreign: false,
+            max_uncompressed: MAX_UNCOMPRESSED_LAYER,
+            diff_id_cache: None,
+        }
+    }
+}
+
+impl CopyOptions {
+    /// Whether the target gets exactly the source's bytes unless the target
+    /// refuses them (no filter, no unwrap, no normalising, no forced format).
+    pub fn keeps_bytes(&self) -> bool {
+        self.platforms.is_empty()
+            && !self.unwrap
+            && self.mode != Mode::NormaliseIndex
+            && self.format == Format::Auto
     }
 }
 
@@ -44,6 +87,8 @@ pub enum Step {
     Blob(Digest),
     PushChild(Digest),
     PushRoot,
+    Select,
+    Convert,
 }
 
 impl fmt::Display for Step {
@@ -56,6 +101,8 @@ impl fmt::Display for Step {
             Step::Blob(d) => write!(f, "copying blob {d}"),
             Step::PushChild(d) => write!(f, "pushing child manifest {d}"),
             Step::PushRoot => f.write_str("pushing the manifest"),
+            Step::Select => f.write_str("selecting platforms"),
+            Step::Convert => f.write_str("converting schema1 to schema2"),
         }
     }
 }
@@ -67,6 +114,8 @@ pub struct CopyError {
     pub step: Step,
     #[source]
     pub source: Box<StoreError>,
+    /// The user asked for something the image cannot give (exit code 2).
+    pub usage: bool,
 }
 
 impl CopyError {
@@ -74,6 +123,16 @@ impl CopyError {
         CopyError {
             step,
             source: Box::new(source),
+            usage: false,
+        }
+    }
+
+    /// A selection the image cannot satisfy, found before any write.
+    pub fn usage(message: String) -> CopyError {
+        CopyError {
+            step: Step::Select,
+            source: Box::new(StoreError::Protocol(message)),
+            usage: true,
         }
     }
 }
@@ -84,6 +143,8 @@ struct Outcome {
     source_digest: Digest,
     target_digest: Digest,
     manifests_pushed: u64,
+    /// Why the target digest differs from the source's (or what it came from).
+    reason: Option<String>,
 }
 
 /// Copies images from one store to another.
@@ -118,24 +179,31 @@ impl<'a> Replicator<'a> {
             manifests_pushed: 0,
             bytes_copied: stats.bytes.load(Ordering::Relaxed),
             duration_ms: started.elapsed().as_millis() as u64,
+            reason: None,
             error: None,
+            usage_error: false,
         };
         match result {
             Ok(o) => {
                 report.digest_preserved = o.source_digest == o.target_digest;
+                report.reason = o.reason;
                 report.source_digest = Some(o.source_digest.to_string());
                 report.target_digest = Some(o.target_digest.to_string());
                 report.action = o.action;
                 report.manifests_pushed = o.manifests_pushed;
             }
-            Err(e) => report.error = Some(e.to_string()),
+            Err(e) => {
+                report.usage_error = e.usage;
+                report.error = Some(e.to_string());
+            }
         }
         report
     }
 
     async fn copy(&self, job: &CopyJob, stats: &BlobStats) -> Result<Outcome, CopyError> {
+        let opts = &self.options;
         // 1. resolve: the source digest, and whether the target has it already.
-        let source_digest = match &job.src {
+        let mut source_digest = match &job.src {
             ManifestRef::Digest(d) => d.clone(),
             tag => self
                 .src
@@ -151,16 +219,6 @@ impl<'a> Replicator<'a> {
                     )
                 })?,
         };
-        if let Some(want) = &job.dst_digest
-            && want != &source_digest
-        {
-            return Err(CopyError::new(
-                Step::CheckTarget,
-                StoreError::Protocol(format!(
-                    "the target names digest {want}, but the source is {source_digest}"
-                )),
-            ));
-        }
         let target_ref = match &job.dst_tag {
             Some(t) => ManifestRef::Tag(t.clone()),
             None => ManifestRef::Digest(source_digest.clone()),
@@ -170,42 +228,123 @@ impl<'a> Replicator<'a> {
             .manifest_head(&job.dst_repo, &target_ref)
             .await
             .map_err(|e| CopyError::new(Step::CheckTarget, e))?;
-        if current.as_ref() == Some(&source_digest) {
+        if opts.keeps_bytes() && current.as_ref() == Some(&source_digest) {
             return Ok(Outcome {
                 action: Action::UpToDate,
                 target_digest: source_digest.clone(),
                 source_digest,
                 manifests_pushed: 0,
+                reason: None,
             });
         }
 
-        // 2. walk.
-        let root = self
+        // 2. walk what the plan selects, then shape it.
+        let mut root = self
             .src
             .manifest_get(&job.src_repo, &ManifestRef::Digest(source_digest.clone()))
             .await
             .map_err(|e| CopyError::new(Step::ReadSource, e))?;
-        let jobs = self.options.jobs;
-        let tree = walk::walk(self.src, &job.src_repo, root, jobs).await?;
+        let choice = convert::choose(&root, opts)?;
+        let mut unwrapped_from = None;
+        if let convert::RootChoice::Unwrap(child) = &choice {
+            root = walk::fetch_child(self.src, &job.src_repo, child.clone()).await?;
+            unwrapped_from = Some(std::mem::replace(&mut source_digest, root.digest.clone()));
+        }
+        let keep: Option<HashSet<Digest>> = match &choice {
+            convert::RootChoice::Filter(sel) => {
+                Some(sel.kept.iter().map(|d| d.digest.clone()).collect())
+            }
+            _ => None,
+        };
+        let jobs = opts.jobs;
+        let tree = walk::walk(
+            self.src,
+            &job.src_repo,
+            root,
+            jobs,
+            keep.as_ref(),
+            opts.include_foreign,
+        )
+        .await?;
         tracing::info!(
             source = %job.source_display(),
             children = tree.child_count(),
             blobs = tree.blobs.len(),
             "walked"
         );
+        let blobs_to_copy = tree.blobs.clone();
+        let shaped = convert::shape(self.src, &job.src_repo, tree, &choice, opts).await?;
+        let mut reason = shaped.reason.clone();
+        if let Some(index) = &unwrapped_from {
+            reason = Some(format!("unwrapped from index {index}"));
+        }
+        if let Some(want) = &job.dst_digest
+            && want != &shaped.root.digest
+        {
+            return Err(CopyError::new(
+                Step::CheckTarget,
+                StoreError::Protocol(format!(
+                    "the target names digest {want}, but the copy would push {}",
+                    shaped.root.digest
+                )),
+            ));
+        }
+        let target_ref = match &job.dst_tag {
+            Some(t) => ManifestRef::Tag(t.clone()),
+            None => ManifestRef::Digest(shaped.root.digest.clone()),
+        };
+        let schema1 =
+            match shaped.root.media_type.kind() {
+                Kind::Schema1 => Some(Schema1::parse(&shaped.root.bytes).map_err(|e| {
+                    CopyError::new(Step::Convert, StoreError::Protocol(e.to_string()))
+                })?),
+                _ => None,
+            };
+        if schema1.is_none() && !opts.keeps_bytes() {
+            let current = match (
+                &target_ref,
+                unwrapped_from.is_some() || shaped.reason.is_some(),
+            ) {
+                (ManifestRef::Tag(_), _) => current.clone(),
+                (ManifestRef::Digest(_), _) => self
+                    .dst
+                    .manifest_head(&job.dst_repo, &target_ref)
+                    .await
+                    .map_err(|e| CopyError::new(Step::CheckTarget, e))?,
+            };
+            if current.as_ref() == Some(&shaped.root.digest) {
+                return Ok(Outcome {
+                    action: Action::UpToDate,
+                    target_digest: shaped.root.digest.clone(),
+                    source_digest,
+                    manifests_pushed: 0,
+                    reason,
+                });
+            }
+        }
 
-        // 3. blobs.
+        // 3. blobs (with diff_ids for a schema1 source's layers).
         let ends = Ends {
             src: self.src,
             src_repo: &job.src_repo,
             dst: self.dst,
             dst_repo: &job.dst_repo,
         };
-        blobs::copy_blobs(&ends, &tree.blobs, jobs, stats).await?;
+        let diff_ids = schema1.as_ref().map(|s1| {
+            blobs::DiffIds::new(
+                s1.layers().iter().map(|e| e.blob.clone()).collect(),
+                convert::DiffIdCache::open(opts.diff_id_cache.as_deref()),
+                opts.max_uncompressed,
+            )
+        });
+        blobs::copy_blobs(&ends, &blobs_to_copy, jobs, stats, diff_ids.as_ref()).await?;
+        if let Some(d) = &diff_ids {
+            d.save();
+        }
 
         // 4. children by digest, deepest first; then the root, moving the tag.
         let mut pushed = 0u64;
-        for level in &tree.child_levels {
+        for level in &shaped.child_levels {
             stream::iter(level.iter().map(Ok))
                 .try_for_each_concurrent(jobs.max(1), |m: &RawManifest| async move {
                     self.dst
@@ -216,16 +355,88 @@ impl<'a> Replicator<'a> {
                 .await?;
             pushed += level.len() as u64;
         }
-        self.dst
-            .manifest_put(&job.dst_repo, &target_ref, &tree.root)
-            .await
-            .map_err(|e| CopyError::new(Step::PushRoot, e))?;
+        let pushed_root = match (&schema1, &diff_ids) {
+            (Some(s1), Some(ids)) => {
+                self.push_schema1(
+                    job,
+                    &target_ref,
+                    &shaped.root,
+                    s1,
+                    ids,
+                    &blobs_to_copy,
+                    &mut reason,
+                )
+                .await?
+            }
+            _ => {
+                self.dst
+                    .manifest_put(&job.dst_repo, &target_ref, &shaped.root)
+                    .await
+                    .map_err(|e| CopyError::new(Step::PushRoot, e))?;
+                shaped.root.clone()
+            }
+        };
         pushed += 1;
         Ok(Outcome {
             action: Action::Copied,
-            target_digest: tree.root.digest.clone(),
+            target_digest: pushed_root.digest.clone(),
             source_digest,
             manifests_pushed: pushed,
+            reason,
         })
+    }
+
+    /// A schema1 root: pushed as it is when the format allows and the target
+    /// takes it, else converted to schema2 with the diff_ids the blob copy
+    /// computed.
+    #[allow(clippy::too_many_arguments)]
+    async fn push_schema1(
+        &self,
+        job: &CopyJob,
+        target_ref: &ManifestRef,
+        root: &RawManifest,
+        s1: &Schema1,
+        ids: &blobs::DiffIds,
+        blobs: &[crate::store::Blob],
+        reason: &mut Option<String>,
+    ) -> Result<RawManifest, CopyError> {
+        if self.options.format == Format::Auto {
+            match self.dst.manifest_put(&job.dst_repo, target_ref, root).await {
+                Ok(()) => return Ok(root.clone()),
+                Err(e) if convert::refuses_schema1(&e) => {
+                    tracing::info!("the target refuses schema1 ({e}); converting to schema2");
+                }
+                Err(e) => return Err(CopyError::new(Step::PushRoot, e)),
+            }
+        }
+        let sizes: std::collections::HashMap<&Digest, u64> =
+            blobs.iter().map(|b| (&b.digest, b.size)).collect();
+        let mut layers = Vec::new();
+        for entry in s1.layers() {
+            let diff_id = ids.get(&entry.blob).ok_or_else(|| {
+                CopyError::new(
+                    Step::Convert,
+                    StoreError::Protocol(format!(
+                        "no diff_id was computed for layer {}",
+                        entry.blob
+                    )),
+                )
+            })?;
+            layers.push((diff_id, sizes.get(&entry.blob).copied().unwrap_or(0)));
+        }
+        let converted = convert::push_converted_schema1(
+            self.dst,
+            &job.dst_repo,
+            target_ref,
+            s1,
+            &layers,
+            self.options.format,
+        )
+        .await?;
+        *reason = Some(format!(
+            "schema1 {} converted to schema2 {}",
+            root.digest, converted.digest
+        ));
+        Ok(converted)
     }
 }

@@ -37,14 +37,22 @@ impl CopyTree {
 
 /// Walks `root`, fetching child manifests from `src` (concurrently, at most
 /// `jobs` at once).
+/// `keep`: when set, only these entries of the root index are walked (a
+/// platform selection). `include_foreign`: foreign layers become blobs to
+/// copy (from their URLs) instead of being left where they are.
 pub async fn walk(
     src: &dyn Store,
     repo: &str,
     root: RawManifest,
     jobs: usize,
+    keep: Option<&HashSet<Digest>>,
+    include_foreign: bool,
 ) -> Result<CopyTree, CopyError> {
     let mut seen: HashSet<Digest> = HashSet::from([root.digest.clone()]);
-    let mut blobs = BlobSet::default();
+    let mut blobs = BlobSet {
+        include_foreign,
+        ..BlobSet::default()
+    };
     let mut levels: Vec<Vec<RawManifest>> = Vec::new();
     let mut frontier = vec![root.clone()];
     for depth in 0.. {
@@ -53,7 +61,8 @@ pub async fn walk(
             match parse(m)? {
                 Parsed::Index(index) => {
                     for child in index.manifests {
-                        if seen.insert(child.digest.clone()) {
+                        let selected = depth > 0 || keep.is_none_or(|k| k.contains(&child.digest));
+                        if selected && seen.insert(child.digest.clone()) {
                             next.push(child);
                         }
                     }
@@ -85,10 +94,7 @@ pub async fn walk(
                                     },
                                 )
                             })?;
-                        blobs.add(Blob {
-                            digest: layer.blob_sum.clone(),
-                            size,
-                        });
+                        blobs.add(Blob::new(layer.blob_sum.clone(), size));
                     }
                 }
                 Parsed::Opaque => {}
@@ -134,7 +140,11 @@ fn parse(m: &RawManifest) -> Result<Parsed, CopyError> {
 }
 
 /// Fetches a child by digest and holds it to its descriptor.
-async fn fetch_child(src: &dyn Store, repo: &str, d: Descriptor) -> Result<RawManifest, CopyError> {
+pub async fn fetch_child(
+    src: &dyn Store,
+    repo: &str,
+    d: Descriptor,
+) -> Result<RawManifest, CopyError> {
     let step = Step::ReadChild(d.digest.clone());
     if d.size > MAX_MANIFEST_SIZE {
         return Err(CopyError::new(
@@ -167,18 +177,21 @@ async fn fetch_child(src: &dyn Store, repo: &str, d: Descriptor) -> Result<RawMa
 struct BlobSet {
     digests: HashSet<Digest>,
     list: Vec<Blob>,
+    include_foreign: bool,
 }
 
 impl BlobSet {
     fn add_descriptor(&mut self, d: &Descriptor) {
         // Foreign layers live outside the registry by design: the manifest
         // points at their URLs and registries accept it without the blob.
-        if media::is_foreign_layer(&d.media_type) && !d.urls.is_empty() {
+        let foreign = media::is_foreign_layer(&d.media_type) && !d.urls.is_empty();
+        if foreign && !self.include_foreign {
             return;
         }
         self.add(Blob {
             digest: d.digest.clone(),
             size: d.size,
+            urls: if foreign { d.urls.clone() } else { Vec::new() },
         });
     }
 

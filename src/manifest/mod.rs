@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::Deserialize;
 
+pub mod index;
+pub mod oci;
+pub mod schema1;
+
 use crate::digest::{Algorithm, Digest};
 use crate::media::{Kind, MediaType};
 use crate::platform::Platform;

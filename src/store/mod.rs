@@ -39,11 +39,23 @@ impl std::fmt::Display for ManifestRef {
     }
 }
 
-/// A blob to move: its digest and the size its descriptor promises.
+/// A blob to move: its digest, the size its descriptor promises, and for
+/// a foreign layer the URLs it may be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Blob {
     pub digest: Digest,
     pub size: u64,
+    pub urls: Vec<String>,
+}
+
+impl Blob {
+    pub fn new(digest: Digest, size: u64) -> Blob {
+        Blob {
+            digest,
+            size,
+            urls: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +86,12 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
+    /// A layer's content is unusable (not gzip, a decompression bomb).
+    #[error("{0}")]
+    Layer(String),
+    /// The store cannot do this (a layout has no foreign URLs to fetch).
+    #[error("{0}")]
+    Unsupported(String),
     /// The store broke its side of the protocol in a way no status code says.
     #[error("{0}")]
     Protocol(String),
@@ -158,6 +176,16 @@ pub trait Store: Send + Sync {
     async fn blob_mount(&self, repo: &str, from: &str, blob: &Blob) -> Result<bool, StoreError> {
         let _ = (repo, from, blob);
         Ok(false)
+    }
+
+    /// A foreign layer's bytes from one of its URLs, sent without any
+    /// credentials. Callers verify them.
+    async fn blob_get_url(&self, url: &str, blob: &Blob) -> Result<BlobStream, StoreError> {
+        let _ = blob;
+        Err(StoreError::Unsupported(format!(
+            "{} cannot fetch foreign layers ({url})",
+            self.describe()
+        )))
     }
 
     /// A blob's bytes. Callers verify them (see `digest::verify_stream`).

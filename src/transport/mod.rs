@@ -65,6 +65,11 @@ pub struct Request {
     pub body: Body,
     /// Token scopes this request needs (`repository:NAME:pull`).
     pub scopes: Vec<String>,
+    /// Retry transient statuses (on by default; off where a registry uses a
+    /// 5xx for a final answer).
+    pub retry: bool,
+    /// Send no credentials at all, whatever the origin (foreign layers).
+    pub anonymous: bool,
 }
 
 impl Request {
@@ -75,7 +80,19 @@ impl Request {
             headers: HeaderMap::new(),
             body: Body::Empty,
             scopes,
+            retry: true,
+            anonymous: false,
         }
+    }
+
+    pub fn anonymous(mut self) -> Request {
+        self.anonymous = true;
+        self
+    }
+
+    pub fn no_retry(mut self) -> Request {
+        self.retry = false;
+        self
     }
 
     pub fn header(mut self, name: HeaderName, value: &str) -> Request {
@@ -246,6 +263,11 @@ impl Transport {
     }
 
     /// `path` (with query) resolved against the registry root.
+    /// The registry's root URL (scheme, host, port).
+    pub async fn base(&self) -> Url {
+        self.base.read().await.clone()
+    }
+
     pub async fn url(&self, path_and_query: &str) -> Url {
         let base = self.base.read().await;
         base.join(path_and_query).unwrap_or_else(|_| base.clone())
@@ -269,7 +291,7 @@ impl Transport {
             attempt += 1;
             // Credentials go only to the registry's own origin; an upload
             // Location elsewhere gets none.
-            let own_origin = req.url.origin() == self.base.read().await.origin();
+            let own_origin = !req.anonymous && req.url.origin() == self.base.read().await.origin();
             let authorization = if own_origin {
                 self.auth.header(&self.client, &req.scopes).await?
             } else {
@@ -348,6 +370,7 @@ impl Transport {
             }
             if classify_status(status) == Verdict::Retry
                 && replayable
+                && req.retry
                 && let Some(wait) = self.retry.delay(attempt, Some(resp.headers()))
             {
                 tracing::debug!(method = %req.method, url = %redact_url(&req.url), status = status.as_u16(), attempt, ?wait, "retrying");

@@ -85,6 +85,9 @@ pub struct ImageSpec {
     pub arch: String,
     pub variant: Option<String>,
     pub layers: Vec<Layer>,
+    /// History entries without a layer (`ENV`, `CMD`), placed after the
+    /// layer at this index.
+    pub empty_after: Vec<usize>,
 }
 
 impl ImageSpec {
@@ -95,6 +98,7 @@ impl ImageSpec {
             arch: parts.next().unwrap_or("amd64").to_string(),
             variant: parts.next().map(str::to_string),
             layers,
+            empty_after: Vec::new(),
         }
     }
 }
@@ -136,11 +140,26 @@ impl<'a> LayoutWriter<'a> {
             .iter()
             .map(|l| format!("\"{}\"", l.diff_id))
             .collect();
+        // One history entry per layer, plus the empty ones, as a build makes them.
+        let mut history = Vec::new();
+        for i in 0..spec.layers.len() {
+            history.push(format!(
+                r#"{{"created":"2024-01-0{}T00:00:00Z","created_by":"/bin/sh -c make layer {i}"}}"#,
+                1 + i % 9
+            ));
+            for _ in spec.empty_after.iter().filter(|&&e| e == i) {
+                history.push(format!(
+                    r#"{{"created":"2024-02-0{}T00:00:00Z","created_by":"/bin/sh -c #(nop) ENV STEP={i}","empty_layer":true}}"#,
+                    1 + i % 9
+                ));
+            }
+        }
         let config = format!(
-            r#"{{"architecture":"{}","os":"{}"{variant},"config":{{"Env":["PATH=/usr/bin"]}},"rootfs":{{"type":"layers","diff_ids":[{}]}},"history":[{{"created_by":"ocirepl test"}}]}}"#,
+            r#"{{"architecture":"{}","os":"{}"{variant},"config":{{"Env":["PATH=/usr/bin"]}},"rootfs":{{"type":"layers","diff_ids":[{}]}},"history":[{}]}}"#,
             spec.arch,
             spec.os,
-            diff_ids.join(",")
+            diff_ids.join(","),
+            history.join(",")
         );
         let config_digest = self.blob(config.as_bytes());
         let layers: Vec<String> = spec
@@ -188,6 +207,29 @@ impl<'a> LayoutWriter<'a> {
         );
         let digest = self.blob(index.as_bytes());
         (index.into_bytes(), digest)
+    }
+
+    /// Stores any JSON document as a blob; returns (bytes, digest).
+    pub fn json(&self, doc: &serde_json::Value) -> (Vec<u8>, String) {
+        let bytes = serde_json::to_vec(doc).expect("json");
+        let digest = self.blob(&bytes);
+        (bytes, digest)
+    }
+
+    /// A buildx-style attestation manifest for `subject` (an in-toto layer).
+    pub fn attestation(&self, subject: &str, seed: u64) -> (Vec<u8>, String) {
+        let config = self.blob(b"{}");
+        let statement = format!(
+            r#"{{"_type":"https://in-toto.io/Statement/v0.1","subject":"{subject}","n":{seed}}}"#
+        );
+        let layer = self.blob(statement.as_bytes());
+        self.json(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": config, "size": 2},
+            "layers": [{"mediaType": "application/vnd.in-toto+json", "digest": layer, "size": statement.len(),
+                        "annotations": {"in-toto.io/predicate-type": "https://slsa.dev/provenance/v0.2"}}]
+        }))
     }
 
     /// Names a manifest with a tag in `index.json` (replacing the file).

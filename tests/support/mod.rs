@@ -106,3 +106,32 @@ pub fn report(stdout: &str) -> serde_json::Value {
 pub fn sha256(data: &[u8]) -> String {
     image::sha256(data)
 }
+
+/// PUTs a manifest with plain HTTP (for shapes skopeo cannot seed, like a
+/// nested index); independent of ocirepl's own code.
+pub fn put_manifest_raw(
+    image_host: &str,
+    repo: &str,
+    reference: &str,
+    media_type: &str,
+    bytes: &[u8],
+) {
+    let url = format!("http://{image_host}/v2/{repo}/manifests/{reference}");
+    let body = bytes.to_vec();
+    let media_type = media_type.to_string();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let status = rt.block_on(async move {
+        reqwest::Client::new()
+            .put(&url)
+            .header("Content-Type", media_type)
+            .body(body)
+            .send()
+            .await
+            .expect("PUT manifest")
+            .status()
+    });
+    assert!(status.is_success(), "raw manifest PUT answered {status}");
+}

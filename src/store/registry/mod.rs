@@ -31,6 +31,8 @@ pub struct RegistryStore {
     /// A copy target: every request asks for `pull,push`, so one token
     /// serves the HEADs, the uploads and the manifest PUTs alike.
     write: bool,
+    /// `Accept` lists index types first.
+    prefer_index: bool,
     max_manifest_size: u64,
     /// Upload sessions a refused mount opened, for the upload that follows.
     open_sessions: Mutex<HashMap<(String, Digest), url::Url>>,
@@ -42,9 +44,20 @@ impl RegistryStore {
         RegistryStore {
             transport,
             write,
+            prefer_index: false,
             max_manifest_size: MAX_MANIFEST_SIZE,
             open_sessions: Mutex::default(),
         }
+    }
+
+    /// Ask for indexes first (`--mode prefer-index`).
+    pub fn prefer_index(mut self, yes: bool) -> RegistryStore {
+        self.prefer_index = yes;
+        self
+    }
+
+    fn accept(&self) -> &'static str {
+        MediaType::accept(self.prefer_index)
     }
 
     /// Scopes for reading: `pull`, or `pull,push` on a target (see `write`).
@@ -88,8 +101,7 @@ impl Store for RegistryStore {
         r: &ManifestRef,
     ) -> Result<Option<Digest>, StoreError> {
         let url = self.manifest_url(repo, r).await;
-        let req = Request::new(Method::HEAD, url, self.pull(repo))
-            .header(ACCEPT, MediaType::accept_all());
+        let req = Request::new(Method::HEAD, url, self.pull(repo)).header(ACCEPT, self.accept());
         let resp = self.transport.send(req).await?;
         match resp.status {
             StatusCode::OK => {}
@@ -109,8 +121,7 @@ impl Store for RegistryStore {
     async fn manifest_get(&self, repo: &str, r: &ManifestRef) -> Result<RawManifest, StoreError> {
         let what = self.what(repo, r);
         let url = self.manifest_url(repo, r).await;
-        let req =
-            Request::new(Method::GET, url, self.pull(repo)).header(ACCEPT, MediaType::accept_all());
+        let req = Request::new(Method::GET, url, self.pull(repo)).header(ACCEPT, self.accept());
         let resp = self.transport.send(req).await?;
         match resp.status {
             StatusCode::OK => {}
@@ -158,9 +169,13 @@ impl Store for RegistryStore {
         m: &RawManifest,
     ) -> Result<(), StoreError> {
         let url = self.manifest_url(repo, r).await;
-        let req = Request::new(Method::PUT, url, Self::push(repo))
+        let mut req = Request::new(Method::PUT, url, Self::push(repo))
             .header(CONTENT_TYPE, m.media_type.as_str())
             .body(Body::Bytes(m.bytes.clone()));
+        if m.media_type.kind() == crate::media::Kind::Schema1 {
+            // Debian's distribution 2.8 refuses schema1 with a 500: final, not transient.
+            req = req.no_retry();
+        }
         let resp = self.transport.send(req).await?;
         if resp.status != StatusCode::CREATED && resp.status != StatusCode::OK {
             return Err(resp.into_error().await.into());
@@ -197,6 +212,37 @@ impl Store for RegistryStore {
             )),
             StatusCode::NOT_FOUND => Ok(None),
             _ => Err(resp.into_error().await.into()),
+        }
+    }
+
+    async fn blob_get_url(&self, url: &str, blob: &Blob) -> Result<BlobStream, StoreError> {
+        let parsed = url::Url::parse(url).map_err(|_| {
+            StoreError::Protocol(format!("foreign layer {}: a URL is not valid", blob.digest))
+        })?;
+        crate::transport::policy::check_hop(&self.transport.base().await, &parsed).map_err(
+            |why| {
+                StoreError::Transport(crate::transport::TransportError::Refused {
+                    url: crate::transport::error::redact_url(&parsed),
+                    why,
+                })
+            },
+        )?;
+        let resp = self
+            .transport
+            .send(Request::new(Method::GET, parsed, Vec::new()).anonymous())
+            .await?;
+        match resp.status {
+            StatusCode::OK => Ok(resp
+                .into_stream()
+                .map(|r| r.map_err(StoreError::from))
+                .boxed()),
+            _ => Err(StoreError::NotFound {
+                what: format!(
+                    "foreign layer {} at its URL ({})",
+                    blob.digest,
+                    resp.status.as_u16()
+                ),
+            }),
         }
     }
 
