@@ -22,6 +22,8 @@ pub struct RegistryConfig {
     pub client_ca: Option<PathBuf>,
     /// (realm, signer certificate PEM): `auth: token` with this token server.
     pub token: Option<(String, String)>,
+    /// `compatibility.schema1.enabled`: accept and serve schema1 manifests.
+    pub schema1: bool,
 }
 
 impl RegistryConfig {
@@ -44,6 +46,13 @@ impl RegistryConfig {
     pub fn requiring_client_certs(mut self, ca: &std::path::Path) -> RegistryConfig {
         self.client_ca = Some(ca.to_path_buf());
         self
+    }
+
+    pub fn with_schema1() -> RegistryConfig {
+        RegistryConfig {
+            schema1: true,
+            ..RegistryConfig::default()
+        }
     }
 
     pub fn token(realm: &str, signer_pem: &str) -> RegistryConfig {
@@ -130,13 +139,18 @@ impl Registry {
             }
             None => String::new(),
         };
+        let compat = if config.schema1 {
+            "compatibility:\n  schema1:\n    enabled: true\n"
+        } else {
+            ""
+        };
         let yaml = format!(
             "version: 0.1\n\
              log:\n  level: info\n  formatter: text\n\
              storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
              http:\n  addr: 127.0.0.1:{port}\n  secret: ocirepl-test-secret\n{tls}\
-             {auth}",
+             {auth}{compat}",
             root = dir.path().join("data").display(),
         );
         let config_path = dir.path().join("config.yml");
