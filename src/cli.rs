@@ -32,6 +32,95 @@ pub struct Cli {
 pub enum Command {
     /// Copy one image (all platforms of a multi-arch image) from SRC to DST.
     Copy(CopyArgs),
+    /// Show an image: media type, digest, size, platforms and children.
+    Inspect(InspectArgs),
+    /// List the tags of a repository (following pagination).
+    Tags(TagsArgs),
+    /// Multi-arch indexes.
+    #[command(subcommand)]
+    Index(IndexCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IndexCommand {
+    /// Assemble a multi-arch index from single-platform images (platform read
+    /// from each image's config), copying them into DST's repository first
+    /// when they live elsewhere.
+    Create(IndexCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// The image: [docker://]HOST/REPO[:TAG][@DIGEST] or oci:PATH[:TAG].
+    #[arg(value_name = "REF")]
+    pub reference: String,
+
+    /// Print the manifest's exact bytes and nothing else.
+    #[arg(long)]
+    pub raw: bool,
+
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+
+    /// Ask for indexes first (a registry that negotiates then shows the whole multi-arch image).
+    #[arg(long)]
+    pub prefer_index: bool,
+
+    #[command(flatten)]
+    pub src: SourceAccess,
+
+    /// Auth file (podman auth.json or docker config.json format).
+    #[arg(long, value_name = "PATH", env = "OCIREPL_AUTHFILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TagsArgs {
+    /// The repository: [docker://]HOST/REPO or oci:PATH.
+    #[arg(value_name = "REPO")]
+    pub repository: String,
+
+    /// Tags asked per page (the registry may send fewer); pages are followed.
+    #[arg(long, value_name = "N")]
+    pub page_size: Option<u32>,
+
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+
+    #[command(flatten)]
+    pub src: SourceAccess,
+
+    /// Auth file (podman auth.json or docker config.json format).
+    #[arg(long, value_name = "PATH", env = "OCIREPL_AUTHFILE")]
+    pub authfile: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct IndexCreateArgs {
+    /// Where the index goes: HOST/REPO:TAG.
+    #[arg(value_name = "DST")]
+    pub destination: String,
+
+    /// A single-platform image to include (repeatable, in order).
+    #[arg(long = "from", value_name = "REF", required = true)]
+    pub from: Vec<String>,
+
+    /// An annotation on the outer index, KEY=VALUE (repeatable).
+    #[arg(long = "annotation", value_name = "KEY=VALUE")]
+    pub annotations: Vec<String>,
+
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+
+    #[command(flatten)]
+    pub src: SourceAccess,
+
+    #[command(flatten)]
+    pub dest: DestAccess,
+
+    /// Auth file for both sides.
+    #[arg(long, value_name = "PATH", env = "OCIREPL_AUTHFILE")]
+    pub authfile: Option<PathBuf>,
 }
 
 fn ocirepl_max_uncompressed() -> u64 {

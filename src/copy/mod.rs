@@ -147,6 +147,55 @@ struct Outcome {
     reason: Option<String>,
 }
 
+/// Manifest PUTs retried while the target is still catching up with blobs
+/// or children it just accepted (eventual consistency).
+pub const CONSISTENCY_ATTEMPTS: u32 = 5;
+
+/// Pushes a manifest, retrying with backoff while the target says it does
+/// not know yet what the manifest references: 400 MANIFEST_BLOB_UNKNOWN /
+/// BLOB_UNKNOWN, or a 404 right after the upload (seed 003's registries).
+pub async fn push_manifest(
+    dst: &dyn Store,
+    repo: &str,
+    r: &ManifestRef,
+    m: &RawManifest,
+) -> Result<(), StoreError> {
+    let policy = crate::transport::retry::RetryPolicy {
+        attempts: CONSISTENCY_ATTEMPTS,
+        ..Default::default()
+    };
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match dst.manifest_put(repo, r, m).await {
+            Ok(()) => return Ok(()),
+            Err(e) if not_consistent_yet(&e) => match policy.delay(attempt, None) {
+                Some(wait) => {
+                    tracing::info!(manifest = %m.digest, attempt, "target not consistent yet: {e}");
+                    tokio::time::sleep(wait).await;
+                }
+                None => return Err(e),
+            },
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn not_consistent_yet(e: &StoreError) -> bool {
+    let codes = e.registry_codes();
+    let status = match e {
+        StoreError::Transport(t) => t.status().map(|s| s.as_u16()),
+        _ => None,
+    };
+    match status {
+        Some(400) => codes
+            .iter()
+            .any(|c| matches!(*c, "MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN")),
+        Some(404) => true,
+        _ => false,
+    }
+}
+
 /// Copies images from one store to another.
 pub struct Replicator<'a> {
     src: &'a dyn Store,
@@ -347,10 +396,14 @@ impl<'a> Replicator<'a> {
         for level in &shaped.child_levels {
             stream::iter(level.iter().map(Ok))
                 .try_for_each_concurrent(jobs.max(1), |m: &RawManifest| async move {
-                    self.dst
-                        .manifest_put(&job.dst_repo, &ManifestRef::Digest(m.digest.clone()), m)
-                        .await
-                        .map_err(|e| CopyError::new(Step::PushChild(m.digest.clone()), e))
+                    push_manifest(
+                        self.dst,
+                        &job.dst_repo,
+                        &ManifestRef::Digest(m.digest.clone()),
+                        m,
+                    )
+                    .await
+                    .map_err(|e| CopyError::new(Step::PushChild(m.digest.clone()), e))
                 })
                 .await?;
             pushed += level.len() as u64;
@@ -369,8 +422,7 @@ impl<'a> Replicator<'a> {
                 .await?
             }
             _ => {
-                self.dst
-                    .manifest_put(&job.dst_repo, &target_ref, &shaped.root)
+                push_manifest(self.dst, &job.dst_repo, &target_ref, &shaped.root)
                     .await
                     .map_err(|e| CopyError::new(Step::PushRoot, e))?;
                 shaped.root.clone()

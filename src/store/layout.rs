@@ -213,6 +213,18 @@ impl Store for LayoutStore {
         write_atomic(&self.root, &self.root.join(INDEX_FILE), &bytes)
     }
 
+    async fn tags(&self, _repo: &str) -> Result<Vec<String>, StoreError> {
+        let index = self.read_index()?;
+        let mut tags: Vec<String> = index["manifests"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["annotations"][REF_NAME].as_str().map(str::to_string))
+            .collect();
+        tags.dedup();
+        Ok(tags)
+    }
+
     async fn blob_head(&self, _repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
         match tokio::fs::metadata(self.blob_path(digest)).await {
             Ok(m) => Ok(Some(m.len())),

@@ -191,6 +191,9 @@ pub trait Store: Send + Sync {
     /// A blob's bytes. Callers verify them (see `digest::verify_stream`).
     async fn blob_get(&self, repo: &str, blob: &Blob) -> Result<BlobStream, StoreError>;
 
+    /// Every tag of a repository, in the store's order.
+    async fn tags(&self, repo: &str) -> Result<Vec<String>, StoreError>;
+
     /// Writes a blob from a stream. A stream that fails, or bytes that do not
     /// match the digest, leave no blob behind.
     async fn blob_put(&self, repo: &str, blob: &Blob, data: BlobStream) -> Result<(), StoreError>;

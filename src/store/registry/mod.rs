@@ -22,6 +22,11 @@ use crate::media::MediaType;
 use crate::transport::auth::repository_scope;
 use crate::transport::{Body, Request, Transport};
 
+/// Pages of a tag list we follow before calling it endless.
+pub const MAX_TAG_PAGES: usize = 10_000;
+/// The most of one tag-list page we read.
+const MAX_TAG_PAGE_BYTES: u64 = 4 * 1024 * 1024;
+
 /// The header registries use to state a manifest's or blob's digest.
 const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
@@ -33,6 +38,7 @@ pub struct RegistryStore {
     write: bool,
     /// `Accept` lists index types first.
     prefer_index: bool,
+    page_size: Option<u32>,
     max_manifest_size: u64,
     /// Upload sessions a refused mount opened, for the upload that follows.
     open_sessions: Mutex<HashMap<(String, Digest), url::Url>>,
@@ -45,9 +51,16 @@ impl RegistryStore {
             transport,
             write,
             prefer_index: false,
+            page_size: None,
             max_manifest_size: MAX_MANIFEST_SIZE,
             open_sessions: Mutex::default(),
         }
+    }
+
+    /// Tags per page asked of the registry (`n=`); `None` lets it choose.
+    pub fn page_size(mut self, n: Option<u32>) -> RegistryStore {
+        self.page_size = n;
+        self
     }
 
     /// Ask for indexes first (`--mode prefer-index`).
@@ -195,6 +208,52 @@ impl Store for RegistryStore {
         Ok(())
     }
 
+    async fn tags(&self, repo: &str) -> Result<Vec<String>, StoreError> {
+        #[derive(serde::Deserialize)]
+        struct Page {
+            #[serde(default)]
+            tags: Option<Vec<String>>,
+        }
+        let mut url = self.transport.url(&format!("/v2/{repo}/tags/list")).await;
+        if let Some(n) = self.page_size {
+            url.query_pairs_mut().append_pair("n", &n.to_string());
+        }
+        let mut tags = Vec::new();
+        for _ in 0..MAX_TAG_PAGES {
+            let resp = self
+                .transport
+                .send(Request::new(Method::GET, url.clone(), self.pull(repo)))
+                .await?;
+            if resp.status == StatusCode::NOT_FOUND {
+                return Err(StoreError::NotFound {
+                    what: format!("repository {}/{repo}", self.transport.registry()),
+                });
+            }
+            if resp.status != StatusCode::OK {
+                return Err(resp.into_error().await.into());
+            }
+            let next = match resp.header("link") {
+                Some(link) => Some(next_page(&resp.url, link)?),
+                None => None,
+            };
+            let body = resp.bytes_capped(MAX_TAG_PAGE_BYTES).await?;
+            let page: Page = serde_json::from_slice(&body)
+                .map_err(|e| StoreError::Protocol(format!("tag list of {repo}: {e}")))?;
+            for t in page.tags.unwrap_or_default() {
+                crate::reference::validate_tag(&t, &t)
+                    .map_err(|e| StoreError::Protocol(format!("tag list of {repo}: {e}")))?;
+                tags.push(t);
+            }
+            match next {
+                Some(n) => url = n,
+                None => return Ok(tags),
+            }
+        }
+        Err(StoreError::Protocol(format!(
+            "tag list of {repo} goes on past {MAX_TAG_PAGES} pages"
+        )))
+    }
+
     async fn blob_head(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
         let url = self
             .transport
@@ -303,5 +362,46 @@ impl Store for RegistryStore {
             session,
         )
         .await
+    }
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against the page
+/// that sent it. Only the same origin is followed (a registry must not send
+/// our token elsewhere through pagination).
+fn next_page(current: &url::Url, link: &str) -> Result<url::Url, StoreError> {
+    let target = link
+        .split(',')
+        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
+        .and_then(|part| part.split_once('<'))
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(u, _)| u.trim())
+        .ok_or_else(|| StoreError::Protocol("tag list: unreadable Link header".into()))?;
+    let next = current
+        .join(target)
+        .map_err(|_| StoreError::Protocol("tag list: invalid Link target".into()))?;
+    if next.origin() != current.origin() {
+        return Err(StoreError::Transport(
+            crate::transport::TransportError::Refused {
+                url: crate::transport::error::redact_url(&next),
+                why: "tag list Link to another origin".into(),
+            },
+        ));
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_pagination_same_origin_only() {
+        let cur = url::Url::parse("http://r:5000/v2/a/tags/list?n=2").unwrap();
+        let n = next_page(&cur, r#"</v2/a/tags/list?n=2&last=b>; rel="next""#).unwrap();
+        assert_eq!(n.as_str(), "http://r:5000/v2/a/tags/list?n=2&last=b");
+        assert!(next_page(&cur, r#"<http://r:5000/v2/a/tags/list?last=c>; rel="next""#).is_ok());
+        assert!(next_page(&cur, r#"<http://evil:5000/v2/a/tags/list>; rel="next""#).is_err());
+        assert!(next_page(&cur, r#"<http://r:5001/v2/a/tags/list>; rel="next""#).is_err());
+        assert!(next_page(&cur, "garbage").is_err());
     }
 }

@@ -1,0 +1,84 @@
+//! `ocirepl copy`: two references → a job and options → the Replicator →
+//! a report and an exit code.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Side, UsageError, cache_dir, parse_ref};
+use crate::cli::{CopyArgs, FormatArg, ModeArg, Output};
+use crate::copy::{CopyOptions, Replicator};
+use crate::plan::{CopyJob, Format, Mode};
+use crate::platform::Platform;
+use crate::report::{Action, ImageReport};
+
+pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
+    let source = parse_ref(&args.source, "SRC")?;
+    let target = parse_ref(&args.destination, "DST")?;
+    let job = CopyJob::new(source, target).map_err(|e| UsageError(e.to_string()))?;
+    let options = options(&args)?;
+    let prefer_index = args.mode != ModeArg::Verbatim;
+    let mut src_side = Side::source(&args.src, args.authfile.as_ref())?;
+    let mut dst_side = Side::dest(&args.dest, args.authfile.as_ref())?;
+    src_side.prefer_index = prefer_index;
+    dst_side.prefer_index = prefer_index;
+    let src = src_side.open(&job.source)?;
+    let dst = dst_side.open(&job.target)?;
+    let report = Replicator::new(src.as_ref(), dst.as_ref(), options)
+        .run(&job)
+        .await;
+    print_report(&report, args.output, quiet)?;
+    Ok(exit_code(&report))
+}
+
+/// JSON on stdout for machines; a line on stderr for people (failures always).
+pub(super) fn print_report(report: &ImageReport, output: Output, quiet: bool) -> Result<()> {
+    if output == Output::Json {
+        let json = serde_json::to_string(report).context("serialising the report")?;
+        println!("{json}");
+    }
+    if report.action == Action::Failed || (output == Output::Human && !quiet) {
+        eprintln!("{}", report.human());
+    }
+    Ok(())
+}
+
+pub(super) fn exit_code(report: &ImageReport) -> ExitCode {
+    ExitCode::from(match (report.action, report.usage_error) {
+        (Action::Failed, true) => EXIT_USAGE,
+        (Action::Failed, false) => EXIT_FAILED,
+        _ => EXIT_OK,
+    })
+}
+
+fn options(args: &CopyArgs) -> Result<CopyOptions> {
+    let platforms = args
+        .platform
+        .iter()
+        .map(|p| Platform::parse(p).map_err(|e| UsageError(format!("--platform: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mode = match args.mode {
+        ModeArg::Verbatim => Mode::Verbatim,
+        ModeArg::PreferIndex => Mode::PreferIndex,
+        ModeArg::NormaliseIndex => Mode::NormaliseIndex,
+    };
+    if args.unwrap && mode == Mode::NormaliseIndex {
+        return Err(
+            UsageError("--unwrap and --mode normalise-index contradict each other".into()).into(),
+        );
+    }
+    Ok(CopyOptions {
+        jobs: usize::from(args.jobs),
+        platforms,
+        unwrap: args.unwrap,
+        mode,
+        format: match args.format {
+            FormatArg::Auto => Format::Auto,
+            FormatArg::V2s2 => Format::V2s2,
+            FormatArg::Oci => Format::Oci,
+        },
+        include_foreign: args.include_foreign,
+        max_uncompressed: args.max_uncompressed_layer,
+        diff_id_cache: cache_dir().map(|d| d.join("diff-ids.json")),
+    })
+}

@@ -1,0 +1,207 @@
+//! `ocirepl inspect` and `ocirepl tags`: read-only views of a registry or
+//! layout, for people and (with `--output json`) for machines.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::{EXIT_OK, Side, parse_ref};
+use crate::cli::{InspectArgs, Output, TagsArgs};
+use crate::copy::convert::image_platform;
+use crate::manifest::{Parsed, RawManifest};
+use crate::plan::DEFAULT_TAG;
+use crate::reference::ImageRef;
+use crate::report::human_bytes;
+use crate::store::{ManifestRef, Store};
+
+#[derive(Serialize)]
+struct Entry {
+    digest: String,
+    media_type: String,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Inspection {
+    reference: String,
+    digest: String,
+    media_type: String,
+    size: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    artifact_type: Option<String>,
+    platforms: Vec<String>,
+    children: Vec<Entry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    config: Option<Entry>,
+    layers: Vec<Entry>,
+}
+
+/// Where a reference points inside its store.
+fn locate(r: &ImageRef) -> (String, ManifestRef) {
+    let tag = |t: Option<&str>| ManifestRef::Tag(t.unwrap_or(DEFAULT_TAG).to_string());
+    match r {
+        ImageRef::Registry(reference) => (
+            reference.repository().to_string(),
+            match reference.digest() {
+                Some(d) => ManifestRef::Digest(d.clone()),
+                None => tag(reference.tag()),
+            },
+        ),
+        ImageRef::Layout(l) => (String::new(), tag(l.tag.as_deref())),
+    }
+}
+
+pub(super) async fn inspect(args: InspectArgs) -> Result<ExitCode> {
+    let r = parse_ref(&args.reference, "REF")?;
+    let mut side = Side::source(&args.src, args.authfile.as_ref())?;
+    side.prefer_index = args.prefer_index;
+    let store = side.open(&r)?;
+    let (repo, at) = locate(&r);
+    let m = store
+        .manifest_get(&repo, &at)
+        .await
+        .with_context(|| format!("reading the manifest of {r}"))?;
+    if args.raw {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&m.bytes).context("writing to stdout")?;
+        out.flush().context("writing to stdout")?;
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    let info = describe(store.as_ref(), &repo, &r, &m).await?;
+    match args.output {
+        Output::Json => println!("{}", serde_json::to_string_pretty(&info)?),
+        Output::Human => print!("{}", human(&info)),
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+async fn describe(
+    store: &dyn Store,
+    repo: &str,
+    r: &ImageRef,
+    m: &RawManifest,
+) -> Result<Inspection> {
+    let mut info = Inspection {
+        reference: r.to_string(),
+        digest: m.digest.to_string(),
+        media_type: m.media_type.to_string(),
+        size: m.size(),
+        artifact_type: None,
+        platforms: Vec::new(),
+        children: Vec::new(),
+        config: None,
+        layers: Vec::new(),
+    };
+    let entry = |d: &crate::manifest::Descriptor| Entry {
+        digest: d.digest.to_string(),
+        media_type: d.media_type.clone(),
+        size: d.size,
+        platform: d.platform.as_ref().map(ToString::to_string),
+    };
+    match m.parse().with_context(|| format!("parsing {}", m.digest))? {
+        Parsed::Index(index) => {
+            info.children = index.manifests.iter().map(entry).collect();
+            info.platforms = info
+                .children
+                .iter()
+                .filter_map(|c| c.platform.clone())
+                .collect();
+        }
+        Parsed::Image(image) => {
+            info.artifact_type = image.config.artifact_type.clone().or_else(|| {
+                serde_json::from_slice::<serde_json::Value>(&m.bytes)
+                    .ok()
+                    .and_then(|v| v["artifactType"].as_str().map(str::to_string))
+            });
+            info.config = Some(entry(&image.config));
+            info.layers = image.layers.iter().map(entry).collect();
+            // Only image configs name a platform; artifacts do not.
+            if let Ok(p) = image_platform(store, repo, m).await {
+                info.platforms.push(p.to_string());
+            }
+        }
+        Parsed::Schema1(s1) => {
+            info.layers = s1
+                .fs_layers
+                .iter()
+                .rev()
+                .map(|l| Entry {
+                    digest: l.blob_sum.to_string(),
+                    media_type: String::new(),
+                    size: 0,
+                    platform: None,
+                })
+                .collect();
+        }
+        Parsed::Opaque => {}
+    }
+    Ok(info)
+}
+
+fn human(i: &Inspection) -> String {
+    let mut s = format!(
+        "Name:       {}\nDigest:     {}\nMediaType:  {}\nSize:       {}\n",
+        i.reference, i.digest, i.media_type, i.size
+    );
+    if let Some(a) = &i.artifact_type {
+        s.push_str(&format!("Artifact:   {a}\n"));
+    }
+    if !i.platforms.is_empty() {
+        s.push_str(&format!("Platforms:  {}\n", i.platforms.join(", ")));
+    }
+    if !i.children.is_empty() {
+        s.push_str("Children:\n");
+        for c in &i.children {
+            s.push_str(&format!(
+                "  {}  {:<16} {}  {}\n",
+                c.digest,
+                c.platform.as_deref().unwrap_or("-"),
+                c.media_type,
+                c.size
+            ));
+        }
+    }
+    if let Some(c) = &i.config {
+        s.push_str(&format!("Config:     {} ({})\n", c.digest, c.media_type));
+    }
+    if !i.layers.is_empty() {
+        let total: u64 = i.layers.iter().map(|l| l.size).sum();
+        s.push_str(&format!(
+            "Layers:     {} ({})\n",
+            i.layers.len(),
+            human_bytes(total)
+        ));
+        for l in &i.layers {
+            s.push_str(&format!("  {}  {}\n", l.digest, l.size));
+        }
+    }
+    s
+}
+
+pub(super) async fn tags(args: TagsArgs) -> Result<ExitCode> {
+    let r = parse_ref(&args.repository, "REPO")?;
+    let mut side = Side::source(&args.src, args.authfile.as_ref())?;
+    side.page_size = args.page_size;
+    let store = side.open(&r)?;
+    let (repo, _) = locate(&r);
+    let tags = store
+        .tags(&repo)
+        .await
+        .with_context(|| format!("listing the tags of {r}"))?;
+    match args.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::json!({"repository": r.to_string(), "tags": tags})
+        ),
+        Output::Human => {
+            for t in &tags {
+                println!("{t}");
+            }
+        }
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
