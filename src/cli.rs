@@ -211,6 +211,10 @@ pub struct CopyArgs {
     #[arg(long, value_name = "BYTES", default_value_t = ocirepl_max_uncompressed())]
     pub max_uncompressed_layer: u64,
 
+    /// Largest manifest read into memory; 4 MiB is what every registry must accept.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::manifest::MAX_MANIFEST_SIZE)]
+    pub max_manifest_size: u64,
+
     /// Blob transfers and manifest fetches run at once.
     #[arg(long, short = 'j', value_name = "N", default_value_t = 6,
           value_parser = clap::value_parser!(u16).range(1..=256))]

@@ -192,6 +192,7 @@ fn broken_token_endpoints_give_clear_errors() {
                 headers: vec![],
                 body: b"{}".to_vec(),
                 content_length: Some(100 * 1024 * 1024),
+                chunked: false,
             },
             "larger than",
         ),

@@ -22,6 +22,8 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let mut dst_side = Side::dest(&args.dest, args.authfile.as_ref())?;
     src_side.prefer_index = prefer_index;
     dst_side.prefer_index = prefer_index;
+    src_side.max_manifest_size = args.max_manifest_size;
+    dst_side.max_manifest_size = args.max_manifest_size;
     let src = src_side.open(&job.source)?;
     let dst = dst_side.open(&job.target)?;
     let report = Replicator::new(src.as_ref(), dst.as_ref(), options)
@@ -80,5 +82,6 @@ fn options(args: &CopyArgs) -> Result<CopyOptions> {
         include_foreign: args.include_foreign,
         max_uncompressed: args.max_uncompressed_layer,
         diff_id_cache: cache_dir().map(|d| d.join("diff-ids.json")),
+        max_manifest_size: args.max_manifest_size,
     })
 }

@@ -52,6 +52,7 @@ pub(crate) struct Side {
     is_target: bool,
     prefer_index: bool,
     page_size: Option<u32>,
+    max_manifest_size: u64,
 }
 
 impl Side {
@@ -70,6 +71,7 @@ impl Side {
             is_target: false,
             prefer_index: false,
             page_size: None,
+            max_manifest_size: crate::manifest::MAX_MANIFEST_SIZE,
         })
     }
 
@@ -88,6 +90,7 @@ impl Side {
             is_target: true,
             prefer_index: false,
             page_size: None,
+            max_manifest_size: crate::manifest::MAX_MANIFEST_SIZE,
         })
     }
 
@@ -117,7 +120,8 @@ impl Side {
                 Ok(Box::new(
                     RegistryStore::new(transport, self.is_target)
                         .prefer_index(self.prefer_index)
-                        .page_size(self.page_size),
+                        .page_size(self.page_size)
+                        .max_manifest_size(self.max_manifest_size),
                 ))
             }
             ImageRef::Layout(l) => {

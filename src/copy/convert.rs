@@ -432,7 +432,7 @@ pub async fn push_converted_schema1(
     };
     dst.manifest_put(repo, target, &manifest)
         .await
-        .map_err(|e| CopyError::new(Step::PushRoot, e))?;
+        .map_err(|e| CopyError::new(Step::PushRoot(manifest.media_type.to_string()), e))?;
     Ok(manifest)
 }
 

@@ -49,6 +49,9 @@ pub struct CopyOptions {
     pub max_uncompressed: u64,
     /// Where diff_ids of compressed layers are remembered between runs.
     pub diff_id_cache: Option<PathBuf>,
+    /// The largest manifest read (children are refused by their descriptor's
+    /// size before any request).
+    pub max_manifest_size: u64,
 }
 
 impl Default for CopyOptions {
@@ -62,6 +65,7 @@ impl Default for CopyOptions {
             include_foreign: false,
             max_uncompressed: MAX_UNCOMPRESSED_LAYER,
             diff_id_cache: None,
+            max_manifest_size: crate::manifest::MAX_MANIFEST_SIZE,
         }
     }
 }
@@ -85,8 +89,10 @@ pub enum Step {
     Walk,
     ReadChild(Digest),
     Blob(Digest),
-    PushChild(Digest),
-    PushRoot,
+    /// A child manifest, with its media type.
+    PushChild(Digest, String),
+    /// The manifest that moves the tag, with its media type.
+    PushRoot(String),
     Select,
     Convert,
 }
@@ -99,8 +105,8 @@ impl fmt::Display for Step {
             Step::Walk => f.write_str("reading the image's structure"),
             Step::ReadChild(d) => write!(f, "reading child manifest {d}"),
             Step::Blob(d) => write!(f, "copying blob {d}"),
-            Step::PushChild(d) => write!(f, "pushing child manifest {d}"),
-            Step::PushRoot => f.write_str("pushing the manifest"),
+            Step::PushChild(d, t) => write!(f, "pushing child manifest {d} ({t})"),
+            Step::PushRoot(t) => write!(f, "pushing the manifest ({t})"),
             Step::Select => f.write_str("selecting platforms"),
             Step::Convert => f.write_str("converting schema1 to schema2"),
         }
@@ -296,7 +302,13 @@ impl<'a> Replicator<'a> {
         let choice = convert::choose(&root, opts)?;
         let mut unwrapped_from = None;
         if let convert::RootChoice::Unwrap(child) = &choice {
-            root = walk::fetch_child(self.src, &job.src_repo, child.clone()).await?;
+            root = walk::fetch_child(
+                self.src,
+                &job.src_repo,
+                child.clone(),
+                opts.max_manifest_size,
+            )
+            .await?;
             unwrapped_from = Some(std::mem::replace(&mut source_digest, root.digest.clone()));
         }
         let keep: Option<HashSet<Digest>> = match &choice {
@@ -310,9 +322,12 @@ impl<'a> Replicator<'a> {
             self.src,
             &job.src_repo,
             root,
-            jobs,
-            keep.as_ref(),
-            opts.include_foreign,
+            walk::WalkOptions {
+                jobs,
+                keep: keep.as_ref(),
+                include_foreign: opts.include_foreign,
+                max_manifest_size: opts.max_manifest_size,
+            },
         )
         .await?;
         tracing::info!(
@@ -403,7 +418,12 @@ impl<'a> Replicator<'a> {
                         m,
                     )
                     .await
-                    .map_err(|e| CopyError::new(Step::PushChild(m.digest.clone()), e))
+                    .map_err(|e| {
+                        CopyError::new(
+                            Step::PushChild(m.digest.clone(), m.media_type.to_string()),
+                            e,
+                        )
+                    })
                 })
                 .await?;
             pushed += level.len() as u64;
@@ -424,7 +444,9 @@ impl<'a> Replicator<'a> {
             _ => {
                 push_manifest(self.dst, &job.dst_repo, &target_ref, &shaped.root)
                     .await
-                    .map_err(|e| CopyError::new(Step::PushRoot, e))?;
+                    .map_err(|e| {
+                        CopyError::new(Step::PushRoot(shaped.root.media_type.to_string()), e)
+                    })?;
                 shaped.root.clone()
             }
         };
@@ -458,7 +480,12 @@ impl<'a> Replicator<'a> {
                 Err(e) if convert::refuses_schema1(&e) => {
                     tracing::info!("the target refuses schema1 ({e}); converting to schema2");
                 }
-                Err(e) => return Err(CopyError::new(Step::PushRoot, e)),
+                Err(e) => {
+                    return Err(CopyError::new(
+                        Step::PushRoot(root.media_type.to_string()),
+                        e,
+                    ));
+                }
             }
         }
         let sizes: std::collections::HashMap<&Digest, u64> =

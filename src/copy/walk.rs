@@ -10,7 +10,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 
 use super::{CopyError, Step};
 use crate::digest::Digest;
-use crate::manifest::{Descriptor, MAX_MANIFEST_SIZE, Parsed, RawManifest};
+use crate::manifest::{Descriptor, Parsed, RawManifest};
 use crate::media;
 use crate::store::{Blob, ManifestRef, Store, StoreError};
 
@@ -37,17 +37,31 @@ impl CopyTree {
 
 /// Walks `root`, fetching child manifests from `src` (concurrently, at most
 /// `jobs` at once).
-/// `keep`: when set, only these entries of the root index are walked (a
-/// platform selection). `include_foreign`: foreign layers become blobs to
-/// copy (from their URLs) instead of being left where they are.
+/// How to walk.
+pub struct WalkOptions<'a> {
+    /// Child manifests fetched at once.
+    pub jobs: usize,
+    /// When set, only these entries of the root index are walked (a
+    /// platform selection).
+    pub keep: Option<&'a HashSet<Digest>>,
+    /// Foreign layers become blobs to copy (from their URLs) instead of
+    /// being left where they are.
+    pub include_foreign: bool,
+    pub max_manifest_size: u64,
+}
+
 pub async fn walk(
     src: &dyn Store,
     repo: &str,
     root: RawManifest,
-    jobs: usize,
-    keep: Option<&HashSet<Digest>>,
-    include_foreign: bool,
+    options: WalkOptions<'_>,
 ) -> Result<CopyTree, CopyError> {
+    let WalkOptions {
+        jobs,
+        keep,
+        include_foreign,
+        max_manifest_size,
+    } = options;
     let mut seen: HashSet<Digest> = HashSet::from([root.digest.clone()]);
     let mut blobs = BlobSet {
         include_foreign,
@@ -112,7 +126,7 @@ pub async fn walk(
             ));
         }
         let children: Vec<RawManifest> = stream::iter(next)
-            .map(|d| fetch_child(src, repo, d))
+            .map(|d| fetch_child(src, repo, d, max_manifest_size))
             .buffered(jobs.max(1))
             .try_collect()
             .await?;
@@ -144,14 +158,15 @@ pub async fn fetch_child(
     src: &dyn Store,
     repo: &str,
     d: Descriptor,
+    max_manifest_size: u64,
 ) -> Result<RawManifest, CopyError> {
     let step = Step::ReadChild(d.digest.clone());
-    if d.size > MAX_MANIFEST_SIZE {
+    if d.size > max_manifest_size {
         return Err(CopyError::new(
             step,
             StoreError::TooLarge {
                 what: format!("{} (descriptor size {})", d.digest, d.size),
-                limit: MAX_MANIFEST_SIZE,
+                limit: max_manifest_size,
             },
         ));
     }

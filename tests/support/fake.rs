@@ -26,6 +26,8 @@ pub struct Reply {
     /// When set, the `Content-Length` header states this instead of the
     /// real body length (a lie), and the connection closes after the body.
     pub content_length: Option<usize>,
+    /// Send the body with chunked transfer encoding (no length at all).
+    pub chunked: bool,
 }
 
 impl Reply {
@@ -43,6 +45,7 @@ impl Reply {
             body: format!(r#"{{"errors":[{{"code":"{code}","message":"{message}"}}]}}"#)
                 .into_bytes(),
             content_length: None,
+            chunked: false,
         }
     }
 
@@ -297,10 +300,14 @@ async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
     };
     if let Some(len) = seen
         .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
+        .and_then(|v| v.parse::<u64>().ok())
     {
-        let mut body = vec![0u8; len];
-        reader.read_exact(&mut body).await.ok()?;
+        // Never allocate by what a client claims: read what actually arrives.
+        let mut body = Vec::new();
+        (&mut *reader).take(len).read_to_end(&mut body).await.ok()?;
+        if (body.len() as u64) < len {
+            return None; // the client gave up mid-body
+        }
         seen.body = body;
     } else if seen
         .header("transfer-encoding")
@@ -364,15 +371,27 @@ async fn serve(sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()>
         for (k, v) in &reply.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
-        let stated = reply.content_length.unwrap_or(reply.body.len());
-        head.push_str(&format!("Content-Length: {stated}\r\n"));
+        if reply.chunked {
+            head.push_str("Transfer-Encoding: chunked\r\n");
+        } else {
+            let stated = reply.content_length.unwrap_or(reply.body.len());
+            head.push_str(&format!("Content-Length: {stated}\r\n"));
+        }
         if close {
             head.push_str("Connection: close\r\n");
         }
         head.push_str("\r\n");
         let sock = reader.get_mut();
         sock.write_all(head.as_bytes()).await?;
-        if req.method != "HEAD" {
+        if req.method != "HEAD" && reply.chunked {
+            for chunk in reply.body.chunks(64 * 1024) {
+                let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+                if sock.write_all(&framed).await.is_err() {
+                    return Ok(()); // the client stopped reading, as it should
+                }
+            }
+            sock.write_all(b"0\r\n\r\n").await?;
+        } else if req.method != "HEAD" {
             sock.write_all(&reply.body).await?;
         }
         sock.flush().await?;

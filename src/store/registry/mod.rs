@@ -57,6 +57,12 @@ impl RegistryStore {
         }
     }
 
+    /// The largest manifest read (see [`MAX_MANIFEST_SIZE`]).
+    pub fn max_manifest_size(mut self, n: u64) -> RegistryStore {
+        self.max_manifest_size = n;
+        self
+    }
+
     /// Tags per page asked of the registry (`n=`); `None` lets it choose.
     pub fn page_size(mut self, n: Option<u32>) -> RegistryStore {
         self.page_size = n;
