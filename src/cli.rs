@@ -135,6 +135,14 @@ pub enum ModeArg {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UploadModeArg {
+    Auto,
+    Monolithic,
+    SinglePost,
+    Chunked,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
     Auto,
     V2s2,
@@ -181,6 +189,11 @@ pub struct CopyArgs {
     #[arg(long, value_name = "PATH", env = "OCIREPL_AUTHFILE")]
     pub authfile: Option<PathBuf>,
 
+    /// Copy every tag of the SRC repository to the DST repository (both
+    /// given without tag); one report per tag.
+    #[arg(long, conflicts_with = "unwrap")]
+    pub all_tags: bool,
+
     /// Keep only these platforms of a multi-arch image (OS/ARCH[/VARIANT],
     /// repeatable or comma-separated). The result is a new index, reported.
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", value_delimiter = ',')]
@@ -210,6 +223,16 @@ pub struct CopyArgs {
     /// diff_id (schema1 conversion); bigger is treated as a decompression bomb.
     #[arg(long, value_name = "BYTES", default_value_t = ocirepl_max_uncompressed())]
     pub max_uncompressed_layer: u64,
+
+    /// auto: monolithic, chunked after a 413; monolithic: POST then one PUT
+    /// with the body; single-post: one POST with the body where the registry
+    /// takes it; chunked: PATCHes of --chunk-size, resumable.
+    #[arg(long, value_enum, default_value_t = UploadModeArg::Auto)]
+    pub upload_mode: UploadModeArg,
+
+    /// Chunk size for chunked uploads (the registry's OCI-Chunk-Min-Length wins if larger).
+    #[arg(long, value_name = "BYTES", default_value_t = crate::store::registry::upload::DEFAULT_CHUNK_SIZE)]
+    pub chunk_size: u64,
 
     /// Largest manifest read into memory; 4 MiB is what every registry must accept.
     #[arg(long, value_name = "BYTES", default_value_t = crate::manifest::MAX_MANIFEST_SIZE)]

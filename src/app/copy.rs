@@ -10,16 +10,21 @@ use crate::cli::{CopyArgs, FormatArg, ModeArg, Output};
 use crate::copy::{CopyOptions, Replicator};
 use crate::plan::{CopyJob, Format, Mode};
 use crate::platform::Platform;
+use crate::reference::ImageRef;
 use crate::report::{Action, ImageReport};
 
 pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let source = parse_ref(&args.source, "SRC")?;
     let target = parse_ref(&args.destination, "DST")?;
+    if args.all_tags {
+        return all_tags(args, source, target, quiet).await;
+    }
     let job = CopyJob::new(source, target).map_err(|e| UsageError(e.to_string()))?;
     let options = options(&args)?;
     let prefer_index = args.mode != ModeArg::Verbatim;
     let mut src_side = Side::source(&args.src, args.authfile.as_ref())?;
-    let mut dst_side = Side::dest(&args.dest, args.authfile.as_ref())?;
+    let mut dst_side = Side::dest(&args.dest, args.authfile.as_ref())?
+        .with_upload(args.upload_mode, args.chunk_size);
     src_side.prefer_index = prefer_index;
     dst_side.prefer_index = prefer_index;
     src_side.max_manifest_size = args.max_manifest_size;
@@ -31,6 +36,81 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
         .await;
     print_report(&report, args.output, quiet)?;
     Ok(exit_code(&report))
+}
+
+/// `--all-tags`: every tag of SRC to the same tag in DST, concurrently.
+async fn all_tags(
+    args: CopyArgs,
+    source: ImageRef,
+    target: ImageRef,
+    quiet: bool,
+) -> Result<ExitCode> {
+    if source.tag().is_some()
+        || source.digest().is_some()
+        || target.tag().is_some()
+        || target.digest().is_some()
+    {
+        return Err(
+            UsageError("--all-tags takes repositories, without tag or digest".into()).into(),
+        );
+    }
+    let options = options(&args)?;
+    let prefer_index = args.mode != ModeArg::Verbatim;
+    let mut src_side = Side::source(&args.src, args.authfile.as_ref())?;
+    let mut dst_side = Side::dest(&args.dest, args.authfile.as_ref())?
+        .with_upload(args.upload_mode, args.chunk_size);
+    src_side.prefer_index = prefer_index;
+    dst_side.prefer_index = prefer_index;
+    let src = src_side.open(&source)?;
+    let dst = dst_side.open(&target)?;
+    let repo = match &source {
+        ImageRef::Registry(r) => r.repository().to_string(),
+        ImageRef::Layout(_) => String::new(),
+    };
+    let tags = src
+        .tags(&repo)
+        .await
+        .with_context(|| format!("listing the tags of {source}"))?;
+    let jobs = tags
+        .iter()
+        .map(|t| CopyJob::new(with_tag(&source, t), with_tag(&target, t)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| UsageError(e.to_string()))?;
+    let reports = Replicator::new(src.as_ref(), dst.as_ref(), options)
+        .run_all(&jobs)
+        .await;
+    let mut worst = ExitCode::from(EXIT_OK);
+    let (mut copied, mut current, mut failed) = (0, 0, 0);
+    for r in &reports {
+        print_report(r, args.output, quiet)?;
+        match r.action {
+            Action::Copied => copied += 1,
+            Action::UpToDate => current += 1,
+            Action::Failed => {
+                failed += 1;
+                worst = exit_code(r);
+            }
+        }
+    }
+    if !quiet && args.output == Output::Human {
+        eprintln!(
+            "{} tags: {copied} copied, {current} up to date, {failed} failed",
+            reports.len()
+        );
+    }
+    Ok(worst)
+}
+
+fn with_tag(r: &ImageRef, tag: &str) -> ImageRef {
+    match r {
+        ImageRef::Registry(reference) => {
+            ImageRef::Registry(reference.with(Some(tag.to_string()), None))
+        }
+        ImageRef::Layout(l) => ImageRef::Layout(crate::reference::LayoutRef {
+            path: l.path.clone(),
+            tag: Some(tag.to_string()),
+        }),
+    }
 }
 
 /// JSON on stdout for machines; a line on stderr for people (failures always).

@@ -14,12 +14,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Cli, Command, DestAccess, IndexCommand, SourceAccess};
+use crate::cli::{Cli, Command, DestAccess, IndexCommand, SourceAccess, UploadModeArg};
 use crate::credentials::{self, Env, SideFlags};
 use crate::reference::ImageRef;
 use crate::store::Store;
 use crate::store::layout::LayoutStore;
 use crate::store::registry::RegistryStore;
+use crate::store::registry::upload::{DEFAULT_CHUNK_SIZE, UploadMode};
 use crate::transport::{Credentials, Transport, TransportOptions};
 
 /// A mistake in how ocirepl was called (exit code 2), as opposed to a
@@ -53,6 +54,23 @@ pub(crate) struct Side {
     prefer_index: bool,
     page_size: Option<u32>,
     max_manifest_size: u64,
+    upload: (UploadMode, u64),
+}
+
+impl Side {
+    /// Upload strategy of a target (`--upload-mode`, `--chunk-size`).
+    pub(crate) fn with_upload(mut self, mode: UploadModeArg, chunk_size: u64) -> Side {
+        self.upload = (
+            match mode {
+                UploadModeArg::Auto => UploadMode::Auto,
+                UploadModeArg::Monolithic => UploadMode::Monolithic,
+                UploadModeArg::SinglePost => UploadMode::SinglePost,
+                UploadModeArg::Chunked => UploadMode::Chunked,
+            },
+            chunk_size,
+        );
+        self
+    }
 }
 
 impl Side {
@@ -72,6 +90,7 @@ impl Side {
             prefer_index: false,
             page_size: None,
             max_manifest_size: crate::manifest::MAX_MANIFEST_SIZE,
+            upload: (UploadMode::Auto, DEFAULT_CHUNK_SIZE),
         })
     }
 
@@ -91,6 +110,7 @@ impl Side {
             prefer_index: false,
             page_size: None,
             max_manifest_size: crate::manifest::MAX_MANIFEST_SIZE,
+            upload: (UploadMode::Auto, DEFAULT_CHUNK_SIZE),
         })
     }
 
@@ -121,7 +141,8 @@ impl Side {
                     RegistryStore::new(transport, self.is_target)
                         .prefer_index(self.prefer_index)
                         .page_size(self.page_size)
-                        .max_manifest_size(self.max_manifest_size),
+                        .max_manifest_size(self.max_manifest_size)
+                        .upload(self.upload.0, self.upload.1),
                 ))
             }
             ImageRef::Layout(l) => {

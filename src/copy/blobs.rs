@@ -6,8 +6,8 @@
 //! upload, and memory does not grow with layer size.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use futures::stream::{self, StreamExt};
 
@@ -17,6 +17,29 @@ use crate::digest::Digest;
 use crate::digest::verify_stream;
 use crate::store::{Blob, Store, StoreError};
 use crate::transport::retry::RetryPolicy;
+
+/// One lock per (target repository, digest): concurrent jobs that share a
+/// blob wait for one upload instead of racing; the waiter's HEAD then finds
+/// the blob in place.
+#[derive(Default)]
+pub struct BlobLocks {
+    locks: Mutex<HashMap<(String, Digest), BlobLock>>,
+}
+
+type BlobLock = Arc<tokio::sync::Mutex<()>>;
+
+impl BlobLocks {
+    async fn hold(&self, repo: &str, digest: &Digest) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = match self.locks.lock() {
+            Ok(mut map) => map
+                .entry((repo.to_string(), digest.clone()))
+                .or_default()
+                .clone(),
+            Err(_) => Arc::default(),
+        };
+        lock.lock_owned().await
+    }
+}
 
 /// Counters for the report.
 #[derive(Debug, Default)]
@@ -100,6 +123,7 @@ pub async fn copy_blobs(
     jobs: usize,
     stats: &BlobStats,
     diff_ids: Option<&DiffIds>,
+    locks: &BlobLocks,
 ) -> Result<(), CopyError> {
     let failed = AtomicBool::new(false);
     let results: Vec<Result<(), CopyError>> = stream::iter(blobs)
@@ -107,6 +131,7 @@ pub async fn copy_blobs(
             if failed.load(Ordering::Relaxed) {
                 return Ok(());
             }
+            let _one_upload = locks.hold(ends.dst_repo, &blob.digest).await;
             let r = copy_one(ends, blob, stats, diff_ids).await;
             if r.is_err() {
                 failed.store(true, Ordering::Relaxed);
@@ -168,9 +193,24 @@ async fn copy_one(
             return Ok(());
         }
     }
-    with_retries(blob, || transfer(ends, blob, wants_diff_id))
-        .await
-        .map_err(|e| CopyError::new(step(), e))?;
+    let tried = AtomicBool::new(false);
+    with_retries(blob, || async {
+        // A retry looks first: a PUT committed by the registry whose answer
+        // was lost needs no second upload.
+        if tried.swap(true, Ordering::Relaxed)
+            && wants_diff_id.is_none()
+            && ends
+                .dst
+                .blob_head(ends.dst_repo, &blob.digest)
+                .await?
+                .is_some()
+        {
+            return Ok(());
+        }
+        transfer(ends, blob, wants_diff_id).await
+    })
+    .await
+    .map_err(|e| CopyError::new(step(), e))?;
     stats.copied.fetch_add(1, Ordering::Relaxed);
     stats.bytes.fetch_add(blob.size, Ordering::Relaxed);
     tracing::debug!(digest = %blob.digest, size = blob.size, "blob copied");

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use futures::stream::{self, TryStreamExt};
+use futures::stream::{self, StreamExt, TryStreamExt};
 
 use crate::digest::Digest;
 use crate::manifest::RawManifest;
@@ -207,11 +207,28 @@ pub struct Replicator<'a> {
     src: &'a dyn Store,
     dst: &'a dyn Store,
     options: CopyOptions,
+    locks: blobs::BlobLocks,
 }
 
 impl<'a> Replicator<'a> {
     pub fn new(src: &'a dyn Store, dst: &'a dyn Store, options: CopyOptions) -> Replicator<'a> {
-        Replicator { src, dst, options }
+        Replicator {
+            src,
+            dst,
+            options,
+            locks: blobs::BlobLocks::default(),
+        }
+    }
+
+    /// Runs several jobs (the tags of a repository), `jobs` at a time,
+    /// sharing connections, tokens and the one-upload-per-blob locks.
+    /// Reports come back in the order of `jobs`.
+    pub async fn run_all(&self, jobs: &[CopyJob]) -> Vec<ImageReport> {
+        stream::iter(jobs)
+            .map(|job| self.run(job))
+            .buffered(self.options.jobs.max(1))
+            .collect()
+            .await
     }
 
     /// Runs one job and reports on it; failures are in the report.
@@ -401,7 +418,15 @@ impl<'a> Replicator<'a> {
                 opts.max_uncompressed,
             )
         });
-        blobs::copy_blobs(&ends, &blobs_to_copy, jobs, stats, diff_ids.as_ref()).await?;
+        blobs::copy_blobs(
+            &ends,
+            &blobs_to_copy,
+            jobs,
+            stats,
+            diff_ids.as_ref(),
+            &self.locks,
+        )
+        .await?;
         if let Some(d) = &diff_ids {
             d.save();
         }

@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod limit;
 pub mod policy;
 pub mod retry;
 mod tls;
@@ -32,6 +33,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a connection may stay silent while we wait for bytes; a stalled
 /// server fails here instead of hanging the copy.
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
+/// Requests in flight to one registry unless told otherwise.
+const DEFAULT_IN_FLIGHT: usize = 16;
 /// Redirect hops we follow before giving up.
 const MAX_REDIRECTS: usize = 10;
 
@@ -47,6 +50,8 @@ pub struct TransportOptions {
     pub cert_dir: Option<PathBuf>,
     pub credentials: Option<Credentials>,
     pub retry: RetryPolicy,
+    /// Requests in flight at most (0: the default, 16); halves on 429.
+    pub max_in_flight: usize,
 }
 
 /// A request body. Bytes can be sent again on retry; a stream cannot.
@@ -65,8 +70,9 @@ pub struct Request {
     pub body: Body,
     /// Token scopes this request needs (`repository:NAME:pull`).
     pub scopes: Vec<String>,
-    /// Retry transient statuses (on by default; off where a registry uses a
-    /// 5xx for a final answer).
+    /// Retry transient statuses and lost connections (on by default; off
+    /// where a registry uses a 5xx for a final answer, and for PATCHes, whose
+    /// partial delivery must be resynchronised, not resent).
     pub retry: bool,
     /// Send no credentials at all, whatever the origin (foreign layers).
     pub anonymous: bool,
@@ -208,6 +214,7 @@ pub struct Transport {
     client: reqwest::Client,
     auth: auth::Auth,
     retry: RetryPolicy,
+    limit: limit::AdaptiveLimit,
 }
 
 impl Transport {
@@ -255,6 +262,11 @@ impl Transport {
             may_fall_back_to_http: insecure,
             client,
             retry: options.retry,
+            limit: limit::AdaptiveLimit::new(if options.max_in_flight == 0 {
+                DEFAULT_IN_FLIGHT
+            } else {
+                options.max_in_flight
+            }),
         })
     }
 
@@ -310,7 +322,9 @@ impl Transport {
                 (Body::Bytes(b), None) => builder.body(b.clone()),
                 _ => builder,
             };
+            let slot = self.limit.acquire().await;
             let result = builder.send().await;
+            drop(slot);
             let resp = match result {
                 Ok(r) => r,
                 Err(e) if e.is_redirect() => {
@@ -328,7 +342,7 @@ impl Transport {
                         continue;
                     }
                     match self.retry.delay(attempt, None) {
-                        Some(wait) if replayable => {
+                        Some(wait) if replayable && req.retry => {
                             tracing::debug!(method = %req.method, url = %redact_url(&req.url), attempt, "retrying after network error: {}", error::describe_reqwest(&e));
                             tokio::time::sleep(wait).await;
                             continue;
@@ -339,6 +353,11 @@ impl Transport {
             };
             let status = resp.status();
             tracing::debug!(method = %req.method, url = %redact_url(resp.url()), status = status.as_u16(), "response");
+            if status == StatusCode::TOO_MANY_REQUESTS {
+                self.limit.too_many();
+            } else if !status.is_server_error() {
+                self.limit.success();
+            }
             if status == StatusCode::UNAUTHORIZED {
                 // A 401 from another origin (a redirect target, an upload
                 // Location elsewhere) gets nothing of ours.

@@ -221,14 +221,22 @@ impl Registry {
         self.access_log().into_iter().skip(mark).collect()
     }
 
-    /// Upload sessions left open in a repository's storage.
+    /// Upload sessions left open in a repository's storage. A live session
+    /// has its `startedat` file; distribution 2.8 leaves a `hashstates`
+    /// directory behind after a DELETE, which is not a session any more.
     pub fn open_uploads(&self, repo: &str) -> usize {
         let dir = self
             .storage()
             .join("docker/registry/v2/repositories")
             .join(repo)
             .join("_uploads");
-        std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0)
+        std::fs::read_dir(dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.path().join("startedat").exists())
+                    .count()
+            })
+            .unwrap_or(0)
     }
 
     pub fn kill(&mut self) {

@@ -5,15 +5,18 @@
 //! verification on read, and token scopes per request. Never speaks HTTP
 //! itself (the [`Transport`] does) and never decides what to copy.
 
-mod upload;
+pub mod upload;
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Method, StatusCode};
+
+pub use upload::UploadMode;
 
 use super::{Blob, BlobStream, ManifestRef, Store, StoreError, check_manifest_digest};
 use crate::digest::{Algorithm, Digest};
@@ -32,7 +35,7 @@ const DOCKER_CONTENT_DIGEST: &str = "docker-content-digest";
 
 /// One registry, reached through one transport.
 pub struct RegistryStore {
-    transport: Transport,
+    transport: Arc<Transport>,
     /// A copy target: every request asks for `pull,push`, so one token
     /// serves the HEADs, the uploads and the manifest PUTs alike.
     write: bool,
@@ -40,6 +43,12 @@ pub struct RegistryStore {
     prefer_index: bool,
     page_size: Option<u32>,
     max_manifest_size: u64,
+    upload_mode: UploadMode,
+    chunk_size: u64,
+    /// Learned during the run: the registry ignores single POSTs.
+    single_post_refused: AtomicBool,
+    /// Learned during the run: monolithic PUTs are too large for it (413).
+    monolithic_refused: AtomicBool,
     /// Upload sessions a refused mount opened, for the upload that follows.
     open_sessions: Mutex<HashMap<(String, Digest), url::Url>>,
 }
@@ -48,11 +57,15 @@ impl RegistryStore {
     /// `write`: this store is a copy target.
     pub fn new(transport: Transport, write: bool) -> RegistryStore {
         RegistryStore {
-            transport,
+            transport: Arc::new(transport),
             write,
             prefer_index: false,
             page_size: None,
             max_manifest_size: MAX_MANIFEST_SIZE,
+            upload_mode: UploadMode::default(),
+            chunk_size: upload::DEFAULT_CHUNK_SIZE,
+            single_post_refused: AtomicBool::new(false),
+            monolithic_refused: AtomicBool::new(false),
             open_sessions: Mutex::default(),
         }
     }
@@ -60,6 +73,13 @@ impl RegistryStore {
     /// The largest manifest read (see [`MAX_MANIFEST_SIZE`]).
     pub fn max_manifest_size(mut self, n: u64) -> RegistryStore {
         self.max_manifest_size = n;
+        self
+    }
+
+    /// How blobs are uploaded, and the chunk size for chunked uploads.
+    pub fn upload(mut self, mode: UploadMode, chunk_size: u64) -> RegistryStore {
+        self.upload_mode = mode;
+        self.chunk_size = chunk_size.max(1);
         self
     }
 
@@ -316,15 +336,19 @@ impl Store for RegistryStore {
             .transport
             .url(&format!("/v2/{repo}/blobs/{}", blob.digest))
             .await;
+        let scopes = self.pull(repo);
         let resp = self
             .transport
-            .send(Request::new(Method::GET, url, self.pull(repo)))
+            .send(Request::new(Method::GET, url.clone(), scopes.clone()))
             .await?;
         match resp.status {
-            StatusCode::OK => Ok(resp
-                .into_stream()
-                .map(|r| r.map_err(StoreError::from))
-                .boxed()),
+            StatusCode::OK => Ok(resuming(
+                self.transport.clone(),
+                url,
+                scopes,
+                blob.size,
+                resp.into_stream(),
+            )),
             StatusCode::NOT_FOUND => Err(StoreError::NotFound {
                 what: format!(
                     "blob {} in {}/{repo}",
@@ -359,16 +383,131 @@ impl Store for RegistryStore {
             .lock()
             .ok()
             .and_then(|mut open| open.remove(&(repo.to_string(), blob.digest.clone())));
-        upload::monolithic(
-            &self.transport,
-            repo,
-            &Self::push(repo),
-            blob,
-            data,
-            session,
-        )
-        .await
+        let (t, scopes) = (&self.transport, Self::push(repo));
+        let chunk = self.chunk_size;
+        match self.upload_mode {
+            UploadMode::Chunked => {
+                upload::chunked(t, repo, &scopes, blob, data, session, chunk).await
+            }
+            UploadMode::Auto if self.monolithic_refused.load(Ordering::Relaxed) => {
+                upload::chunked(t, repo, &scopes, blob, data, session, chunk).await
+            }
+            UploadMode::SinglePost
+                if !self.single_post_refused.load(Ordering::Relaxed) && session.is_none() =>
+            {
+                if upload::single_post(t, repo, &scopes, blob, data).await? {
+                    return Ok(());
+                }
+                // Debian's distribution 2.8 answers 202 and drops the body: remember,
+                // and let the caller reopen the source for a monolithic upload.
+                self.single_post_refused.store(true, Ordering::Relaxed);
+                Err(StoreError::Transport(
+                    crate::transport::TransportError::Resend {
+                        method: Method::POST,
+                        url: format!("{} (single POST not supported)", t.registry()),
+                    },
+                ))
+            }
+            _ => {
+                let result = upload::monolithic(t, repo, &scopes, blob, data, session).await;
+                if self.upload_mode == UploadMode::Auto
+                    && let Err(StoreError::Transport(e)) = &result
+                    && e.status() == Some(StatusCode::PAYLOAD_TOO_LARGE)
+                {
+                    // Too large for one request: chunked from now on; the caller
+                    // reopens the source.
+                    self.monolithic_refused.store(true, Ordering::Relaxed);
+                    return Err(StoreError::Transport(
+                        crate::transport::TransportError::Resend {
+                            method: Method::PUT,
+                            url: format!("{} (413: switching to chunked uploads)", t.registry()),
+                        },
+                    ));
+                }
+                result
+            }
+        }
     }
+}
+
+/// Reconnections of one blob GET before the whole transfer starts over.
+const MAX_RESUMES: u32 = 3;
+
+/// A blob body that picks up where it broke: after a lost connection it asks
+/// for `Range: bytes=N-` and continues only on a 206 whose `Content-Range`
+/// starts exactly at N (a 200, or another range, is never spliced in; the
+/// transfer then starts over from 0).
+fn resuming(
+    t: Arc<Transport>,
+    url: url::Url,
+    scopes: Vec<String>,
+    size: u64,
+    first: futures::stream::BoxStream<
+        'static,
+        Result<bytes::Bytes, crate::transport::TransportError>,
+    >,
+) -> BlobStream {
+    struct St {
+        t: Arc<Transport>,
+        url: url::Url,
+        scopes: Vec<String>,
+        size: u64,
+        got: u64,
+        resumes: u32,
+        inner: futures::stream::BoxStream<
+            'static,
+            Result<bytes::Bytes, crate::transport::TransportError>,
+        >,
+    }
+    let state = St {
+        t,
+        url,
+        scopes,
+        size,
+        got: 0,
+        resumes: 0,
+        inner: first,
+    };
+    futures::stream::try_unfold(state, |mut st| async move {
+        loop {
+            match st.inner.next().await {
+                Some(Ok(b)) => {
+                    st.got += b.len() as u64;
+                    return Ok(Some((b, st)));
+                }
+                None => return Ok(None),
+                Some(Err(crate::transport::TransportError::Network { .. }))
+                    if st.resumes < MAX_RESUMES && st.got < st.size =>
+                {
+                    st.resumes += 1;
+                    tracing::info!(offset = st.got, attempt = st.resumes, "blob GET broke; resuming with Range");
+                    let req = Request::new(Method::GET, st.url.clone(), st.scopes.clone())
+                        .header(reqwest::header::RANGE, &format!("bytes={}-", st.got));
+                    let resp = st.t.send(req).await?;
+                    let want = format!("bytes {}-{}/", st.got, st.size.saturating_sub(1));
+                    let exact = resp
+                        .header("content-range")
+                        .is_some_and(|v| v.trim().starts_with(&want));
+                    if resp.status == StatusCode::PARTIAL_CONTENT && exact {
+                        st.inner = resp.into_stream();
+                        continue;
+                    }
+                    return Err(StoreError::Transport(crate::transport::TransportError::Network {
+                        method: Method::GET,
+                        url: crate::transport::error::redact_url(&st.url),
+                        message: format!(
+                            "the connection broke after {} bytes and the registry did not resume it (answered {} {})",
+                            st.got,
+                            resp.status.as_u16(),
+                            resp.header("content-range").unwrap_or("without Content-Range")
+                        ),
+                    }));
+                }
+                Some(Err(e)) => return Err(e.into()),
+            }
+        }
+    })
+    .boxed()
 }
 
 /// The `rel="next"` target of a `Link` header, resolved against the page
