@@ -124,6 +124,7 @@ pub async fn copy_blobs(
     stats: &BlobStats,
     diff_ids: Option<&DiffIds>,
     locks: &BlobLocks,
+    trust_head: bool,
 ) -> Result<(), CopyError> {
     let failed = AtomicBool::new(false);
     let results: Vec<Result<(), CopyError>> = stream::iter(blobs)
@@ -132,7 +133,7 @@ pub async fn copy_blobs(
                 return Ok(());
             }
             let _one_upload = locks.hold(ends.dst_repo, &blob.digest).await;
-            let r = copy_one(ends, blob, stats, diff_ids).await;
+            let r = copy_one(ends, blob, stats, diff_ids, trust_head).await;
             if r.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }
@@ -144,11 +145,14 @@ pub async fn copy_blobs(
     results.into_iter().collect()
 }
 
+/// `trust_head`: false after the target contradicted its own HEAD (it said
+/// a blob exists, then refused a manifest for lacking it): upload anyway.
 async fn copy_one(
     ends: &Ends<'_>,
     blob: &Blob,
     stats: &BlobStats,
     diff_ids: Option<&DiffIds>,
+    trust_head: bool,
 ) -> Result<(), CopyError> {
     let step = || Step::Blob(blob.digest.clone());
     let wants_diff_id = diff_ids.filter(|d| d.wants(&blob.digest));
@@ -163,7 +167,7 @@ async fn copy_one(
         .blob_head(ends.dst_repo, &blob.digest)
         .await
         .map_err(|e| CopyError::new(step(), e))?;
-    if present.is_some() {
+    if present.is_some() && trust_head {
         if let Some(ids) = wants_diff_id {
             // Already in the target, unknown to the cache: read it once.
             with_retries(blob, || diff_id_only(ends, blob, ids))
@@ -198,6 +202,7 @@ async fn copy_one(
         // A retry looks first: a PUT committed by the registry whose answer
         // was lost needs no second upload.
         if tried.swap(true, Ordering::Relaxed)
+            && trust_head
             && wants_diff_id.is_none()
             && ends
                 .dst

@@ -187,6 +187,14 @@ pub async fn push_manifest(
     }
 }
 
+/// The target refused a manifest for a blob or child it should hold.
+fn blob_unknown(e: &CopyError) -> bool {
+    let codes = e.source.registry_codes();
+    codes
+        .iter()
+        .any(|c| matches!(*c, "MANIFEST_BLOB_UNKNOWN" | "BLOB_UNKNOWN"))
+}
+
 fn not_consistent_yet(e: &StoreError) -> bool {
     let codes = e.registry_codes();
     let status = match e {
@@ -425,6 +433,7 @@ impl<'a> Replicator<'a> {
             stats,
             diff_ids.as_ref(),
             &self.locks,
+            true,
         )
         .await?;
         if let Some(d) = &diff_ids {
@@ -432,7 +441,84 @@ impl<'a> Replicator<'a> {
         }
 
         // 4. children by digest, deepest first; then the root, moving the tag.
-        let mut pushed = 0u64;
+        // A target that still says a blob is unknown after the consistency
+        // retries contradicted its own HEAD: upload every blob once more
+        // without asking it (oras-go#1212's self-heal), then try again.
+        let mut healed = false;
+        let (pushed, pushed_root) = loop {
+            let attempt = async {
+                let children = self.push_children(job, &shaped, jobs).await?;
+                let root = match (&schema1, &diff_ids) {
+                    (Some(s1), Some(ids)) => {
+                        let mut why = reason.clone();
+                        let root = self
+                            .push_schema1(
+                                job,
+                                &target_ref,
+                                &shaped.root,
+                                s1,
+                                ids,
+                                &blobs_to_copy,
+                                &mut why,
+                            )
+                            .await?;
+                        (root, why)
+                    }
+                    _ => {
+                        push_manifest(self.dst, &job.dst_repo, &target_ref, &shaped.root)
+                            .await
+                            .map_err(|e| {
+                                CopyError::new(
+                                    Step::PushRoot(shaped.root.media_type.to_string()),
+                                    e,
+                                )
+                            })?;
+                        (shaped.root.clone(), reason.clone())
+                    }
+                };
+                Ok::<_, CopyError>((children + 1, root))
+            };
+            match attempt.await {
+                Err(e) if blob_unknown(&e) && !healed => {
+                    healed = true;
+                    tracing::warn!(
+                        "the target lost blobs it said it had ({e}); uploading them again"
+                    );
+                    blobs::copy_blobs(
+                        &ends,
+                        &blobs_to_copy,
+                        jobs,
+                        stats,
+                        diff_ids.as_ref(),
+                        &self.locks,
+                        false,
+                    )
+                    .await?;
+                }
+                Err(e) => return Err(e),
+                Ok((n, (root, why))) => {
+                    reason = why;
+                    break (n, root);
+                }
+            }
+        };
+        Ok(Outcome {
+            action: Action::Copied,
+            target_digest: pushed_root.digest.clone(),
+            source_digest,
+            manifests_pushed: pushed,
+            reason,
+        })
+    }
+
+    /// Pushes the child manifests by digest, deepest level first; returns how many.
+    async fn push_children(
+        &self,
+        job: &CopyJob,
+        shaped: &convert::Shaped,
+        jobs: usize,
+    ) -> Result<u64, CopyError> {
+        let mut pushed = 0;
         for level in &shaped.child_levels {
             stream::iter(level.iter().map(Ok))
                 .try_for_each_concurrent(jobs.max(1), |m: &RawManifest| async move {
@@ -453,36 +539,7 @@ impl<'a> Replicator<'a> {
                 .await?;
             pushed += level.len() as u64;
         }
-        let pushed_root = match (&schema1, &diff_ids) {
-            (Some(s1), Some(ids)) => {
-                self.push_schema1(
-                    job,
-                    &target_ref,
-                    &shaped.root,
-                    s1,
-                    ids,
-                    &blobs_to_copy,
-                    &mut reason,
-                )
-                .await?
-            }
-            _ => {
-                push_manifest(self.dst, &job.dst_repo, &target_ref, &shaped.root)
-                    .await
-                    .map_err(|e| {
-                        CopyError::new(Step::PushRoot(shaped.root.media_type.to_string()), e)
-                    })?;
-                shaped.root.clone()
-            }
-        };
-        pushed += 1;
-        Ok(Outcome {
-            action: Action::Copied,
-            target_digest: pushed_root.digest.clone(),
-            source_digest,
-            manifests_pushed: pushed,
-            reason,
-        })
+        Ok(pushed)
     }
 
     /// A schema1 root: pushed as it is when the format allows and the target

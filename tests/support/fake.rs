@@ -272,7 +272,7 @@ impl FakeRegistry {
     }
 }
 
-async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
+pub async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Seen> {
     let mut line = String::new();
     if reader.read_line(&mut line).await.ok()? == 0 {
         return None;
@@ -367,40 +367,54 @@ async fn serve(sock: TcpStream, state: Arc<Mutex<State>>) -> std::io::Result<()>
             let close = reply.content_length.is_some();
             (reply, close)
         };
-        let mut head = format!("HTTP/1.1 {} X\r\n", reply.status);
-        for (k, v) in &reply.headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        if reply.chunked {
-            head.push_str("Transfer-Encoding: chunked\r\n");
-        } else {
-            let stated = reply.content_length.unwrap_or(reply.body.len());
-            head.push_str(&format!("Content-Length: {stated}\r\n"));
-        }
-        if close {
-            head.push_str("Connection: close\r\n");
-        }
-        head.push_str("\r\n");
         let sock = reader.get_mut();
-        sock.write_all(head.as_bytes()).await?;
-        if req.method != "HEAD" && reply.chunked {
-            for chunk in reply.body.chunks(64 * 1024) {
-                let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
-                if sock.write_all(&framed).await.is_err() {
-                    return Ok(()); // the client stopped reading, as it should
-                }
-            }
-            sock.write_all(b"0\r\n\r\n").await?;
-        } else if req.method != "HEAD" {
-            sock.write_all(&reply.body).await?;
+        if !write_reply(sock, &reply, req.method == "HEAD", close).await? {
+            return Ok(());
         }
-        sock.flush().await?;
         if close {
             sock.shutdown().await?;
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// Writes an answer; `Ok(false)` when the client hung up mid-body (as it
+/// should, facing a body it refuses).
+pub async fn write_reply(
+    sock: &mut TcpStream,
+    reply: &Reply,
+    head_only: bool,
+    close: bool,
+) -> std::io::Result<bool> {
+    let mut head = format!("HTTP/1.1 {} X\r\n", reply.status);
+    for (k, v) in &reply.headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if reply.chunked {
+        head.push_str("Transfer-Encoding: chunked\r\n");
+    } else {
+        let stated = reply.content_length.unwrap_or(reply.body.len());
+        head.push_str(&format!("Content-Length: {stated}\r\n"));
+    }
+    if close {
+        head.push_str("Connection: close\r\n");
+    }
+    head.push_str("\r\n");
+    sock.write_all(head.as_bytes()).await?;
+    if !head_only && reply.chunked {
+        for chunk in reply.body.chunks(64 * 1024) {
+            let framed = [format!("{:x}\r\n", chunk.len()).as_bytes(), chunk, b"\r\n"].concat();
+            if sock.write_all(&framed).await.is_err() {
+                return Ok(false);
+            }
+        }
+        sock.write_all(b"0\r\n\r\n").await?;
+    } else if !head_only {
+        sock.write_all(&reply.body).await?;
+    }
+    sock.flush().await?;
+    Ok(true)
 }
 
 /// What an honest registry would answer.
@@ -475,6 +489,12 @@ fn honest(s: &mut State, req: &Seen) -> Reply {
                 s.blobs.insert(digest.clone(), buf);
                 Reply::status(201).header("Docker-Content-Digest", &digest)
             }
+            "GET" => match s.uploads.get(upload) {
+                Some(buf) => Reply::status(204)
+                    .header("Location", &format!("/v2/{repo}/blobs/uploads/{upload}"))
+                    .header("Range", &format!("0-{}", buf.len().saturating_sub(1))),
+                None => Reply::error(404, "BLOB_UPLOAD_UNKNOWN", "upload unknown"),
+            },
             "DELETE" => match s.uploads.remove(upload) {
                 Some(_) => Reply::status(204),
                 None => Reply::error(404, "BLOB_UPLOAD_UNKNOWN", "upload unknown"),

@@ -6,6 +6,7 @@
 pub mod fake;
 pub mod image;
 pub mod pki;
+pub mod proxy;
 pub mod registry;
 pub mod token;
 

@@ -244,6 +244,20 @@ async fn send_chunk(
                 // The session expired: what came before this chunk is gone.
                 return Err(resend(t, "upload session expired"));
             }
+            Ok(resp)
+                if crate::transport::retry::classify_status(resp.status)
+                    == crate::transport::retry::Verdict::Retry =>
+            {
+                // A transient answer: the registry may hold part of the chunk or
+                // none of it; the session says which.
+                let wait = crate::transport::retry::RetryPolicy::default()
+                    .delay(1, Some(&resp.headers))
+                    .unwrap_or_default();
+                tokio::time::sleep(wait).await;
+                let (next, got) = status(t, scopes, &session).await?;
+                session = next;
+                got
+            }
             Ok(resp) => return Err(resp.into_error().await.into()),
             Err(TransportError::Network { .. }) => {
                 let (next, got) = status(t, scopes, &session).await?;
