@@ -1,0 +1,108 @@
+//! Scenario 7: a large blob copied monolithically and in chunks with
+//! memory that does not grow with its size (peak RSS of the ocirepl
+//! process, read from /proc while it runs). CI uses 256 MiB;
+//! `scripts/bench.sh` goes to 2 GiB.
+
+mod support;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use support::*;
+
+const SIZE: usize = 256 * 1024 * 1024;
+/// Generous for a process that streams: a few chunk buffers and the HTTP stack.
+const MAX_RSS_KIB: u64 = 96 * 1024;
+
+/// Runs ocirepl and returns (exit code, stderr, peak RSS in KiB).
+fn run_measured(args: &[&str]) -> (i32, String, u64) {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = ocirepl()
+        .args(args)
+        .env("HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    loop {
+        if let Ok(s) = std::fs::read_to_string(&status_path) {
+            for line in s.lines() {
+                if let Some(v) = line.strip_prefix("VmHWM:") {
+                    peak = peak.max(v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0));
+                }
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        peak,
+    )
+}
+
+#[test]
+fn a_large_blob_streams_with_flat_memory_in_both_modes() {
+    let a = Registry::start(RegistryConfig::anonymous());
+    let b = Registry::start(RegistryConfig::anonymous());
+    let dir = tempfile::tempdir().unwrap();
+    let w = LayoutWriter::new(dir.path());
+    // Incompressible bytes stand in for a gzip layer: nothing here unpacks it.
+    let data = image::noise(7, SIZE);
+    let layer = Layer {
+        diff_id: sha256(&data),
+        gz: data,
+    };
+    let (bytes, layout_digest) = w.image(&ImageSpec::new("linux/amd64", vec![layer]));
+    w.tag(&[("v1", image::OCI_MANIFEST, &bytes, &layout_digest)]);
+    seed(dir.path(), "v1", &a.image("big:v1"));
+    // skopeo may rewrite the manifest of a "gzip" layer that is not gzip: the
+    // registry's digest is the one to keep.
+    let digest = remote_digest(&a.image("big:v1"));
+    let _ = bytes;
+    let src = a.image("big:v1");
+
+    for (tag, mode) in [
+        ("mono", &["--upload-mode", "monolithic"][..]),
+        (
+            "chunked",
+            &["--upload-mode", "chunked", "--chunk-size", "8388608"][..],
+        ),
+    ] {
+        let dst = b.image(&format!("{tag}:v1"));
+        let mut args = vec!["copy", src.as_str(), dst.as_str()];
+        args.extend_from_slice(mode);
+        let (code, err, peak) = run_measured(&args);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(remote_digest(&dst), digest);
+        eprintln!(
+            "{tag}: peak RSS {} MiB for a {} MiB blob",
+            peak / 1024,
+            SIZE / (1024 * 1024)
+        );
+        assert!(peak > 0 && peak < MAX_RSS_KIB, "{tag}: peak RSS {peak} KiB");
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&raw_manifest(&src)).unwrap();
+    let chunks =
+        |d: &serde_json::Value| (d["size"].as_u64().unwrap() as usize).div_ceil(8 * 1024 * 1024);
+    let expected = chunks(&manifest["config"])
+        + manifest["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(chunks)
+            .sum::<usize>();
+    let patches = b
+        .access_log()
+        .iter()
+        .filter(|r| r.method == "PATCH")
+        .count();
+    assert_eq!(patches, expected, "contiguous 8 MiB chunks");
+    assert_eq!(b.open_uploads("mono") + b.open_uploads("chunked"), 0);
+}
