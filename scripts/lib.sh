@@ -53,11 +53,12 @@ http:
 YAML
   docker-registry serve "$dir/config.yml" >"$dir/access.log" 2>"$dir/registry.log" &
   echo $! >"$dir/pid"
-  for _ in $(seq 1 100); do
+  for _ in $(seq 1 300); do
     (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
     sleep 0.1
   done
-  echo "docker-registry did not start on port $port; see $dir/registry.log" >&2
+  echo "docker-registry did not start on port $port:" >&2
+  tail -5 "$dir/registry.log" >&2
   return 1
 }
 

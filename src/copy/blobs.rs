@@ -24,11 +24,26 @@ use crate::transport::retry::RetryPolicy;
 #[derive(Default)]
 pub struct BlobLocks {
     locks: Mutex<HashMap<(String, Digest), BlobLock>>,
+    /// Blobs this run saw in the target (uploaded, mounted or HEAD 200):
+    /// another tag sharing them needs no HEAD of its own.
+    present: Mutex<HashSet<(String, Digest)>>,
 }
 
 type BlobLock = Arc<tokio::sync::Mutex<()>>;
 
 impl BlobLocks {
+    fn known_present(&self, repo: &str, digest: &Digest) -> bool {
+        self.present
+            .lock()
+            .is_ok_and(|p| p.contains(&(repo.to_string(), digest.clone())))
+    }
+
+    fn mark_present(&self, repo: &str, digest: &Digest) {
+        if let Ok(mut p) = self.present.lock() {
+            p.insert((repo.to_string(), digest.clone()));
+        }
+    }
+
     async fn hold(&self, repo: &str, digest: &Digest) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = match self.locks.lock() {
             Ok(mut map) => map
@@ -133,7 +148,15 @@ pub async fn copy_blobs(
                 return Ok(());
             }
             let _one_upload = locks.hold(ends.dst_repo, &blob.digest).await;
+            let wants_diff_id = diff_ids.is_some_and(|d| d.wants(&blob.digest));
+            if trust_head && !wants_diff_id && locks.known_present(ends.dst_repo, &blob.digest) {
+                stats.skipped.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
             let r = copy_one(ends, blob, stats, diff_ids, trust_head).await;
+            if r.is_ok() {
+                locks.mark_present(ends.dst_repo, &blob.digest);
+            }
             if r.is_err() {
                 failed.store(true, Ordering::Relaxed);
             }

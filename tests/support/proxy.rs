@@ -146,8 +146,8 @@ impl FaultProxy {
 fn pick(state: &Mutex<State>, req: &Seen) -> Option<Fault> {
     let mut s = state.lock().unwrap();
     for rule in s.rules.iter_mut() {
-        if rule.times == 0 || rule.method != req.method || !req.path().contains(&rule.path_contains)
-        {
+        let method_matches = rule.method == "*" || rule.method == req.method;
+        if rule.times == 0 || !method_matches || !req.path().contains(&rule.path_contains) {
             continue;
         }
         if rule.skip > 0 {

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# ocirepl against skopeo on the same local registries, alternately, median
+# of RUNS runs, a fresh target registry for every run. Measures wall time,
+# client CPU (user+sys), peak RSS and the requests the target received
+# (its access log), and writes docs/benchmarks.md.
+#
+#   scripts/bench.sh            # the full set (a few minutes)
+#   RUNS=5 scripts/bench.sh     # more runs
+#   SCALE=8 scripts/bench.sh    # big layers 8 times smaller (quick look)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+RUNS=${RUNS:-3}
+SCALE=${SCALE:-1}
+DELAY_MS=${DELAY_MS:-25}
+ensure_packages docker-registry:docker-registry skopeo:skopeo /usr/bin/time:time
+cargo build --release --quiet --bin ocirepl --example bench_fixtures --example latency_proxy
+OCIREPL=$PWD/target/release/ocirepl
+PROXY=$PWD/target/release/examples/latency_proxy
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_registry "$work/src"
+  stop_registry "$work/dst"
+  rm -rf "$work"
+}
+trap cleanup EXIT
+export HOME="$work/home" # no auth files, no caches from elsewhere
+mkdir -p "$HOME"
+
+echo "== fixtures (scale 1/$SCALE)" >&2
+target/release/examples/bench_fixtures "$work/fixtures" "$SCALE" >"$work/tags"
+src_port=$(free_port)
+start_registry "$work/src" "$src_port"
+SRC=127.0.0.1:$src_port
+skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/fixtures/big:v1" "docker://$SRC/big:v1" >/dev/null
+skopeo --insecure-policy copy --all --dest-tls-verify=false "oci:$work/fixtures/multi:v1" "docker://$SRC/multi:v1" >/dev/null
+while read -r t; do
+  skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/fixtures/many:$t" "docker://$SRC/many:$t" >/dev/null
+done <"$work/tags"
+
+# Starts a fresh target registry (and, for the WAN profile, latency proxies in
+# front of both registries); sets DST, FROM and the log mark.
+fresh_target() {
+  stop_registry "$work/dst"
+  rm -rf "$work/dst"
+  local port
+  port=$(free_port)
+  start_registry "$work/dst" "$port"
+  DST=127.0.0.1:$port
+  FROM=$SRC
+  if [ "${WAN:-0}" = 1 ]; then
+    "$PROXY" "$port" "$DELAY_MS" >"$work/pdst" & pids+=($!)
+    "$PROXY" "$src_port" "$DELAY_MS" >"$work/psrc" & pids+=($!)
+    sleep 0.3
+    DST=127.0.0.1:$(head -1 "$work/pdst")
+    FROM=127.0.0.1:$(head -1 "$work/psrc")
+  fi
+}
+
+stop_proxies() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  pids=()
+}
+
+requests() { wc -l <"$work/dst/access.log"; }
+
+# measure NAME TOOL CMD...: one run, appended to results.
+measure() {
+  local name=$1 tool=$2
+  shift 2
+  local before
+  before=$(requests)
+  /usr/bin/time -f "%e %U %S %M" -o "$work/time" "$@" >/dev/null 2>"$work/err" || {
+    echo "failed: $*" >&2
+    cat "$work/err" >&2
+    exit 1
+  }
+  sleep 0.2
+  read -r wall user sys rss <"$work/time"
+  echo "$name $tool $wall $(awk -v a="$user" -v b="$sys" 'BEGIN{print a+b}') $((rss / 1024)) $(($(requests) - before))" >>"$work/results"
+}
+
+skopeo_copy() { skopeo --insecure-policy copy --all --src-tls-verify=false --dest-tls-verify=false "docker://$1" "docker://$2"; }
+export -f skopeo_copy
+
+skopeo_many() {
+  while read -r t; do
+    skopeo --insecure-policy copy --src-tls-verify=false --dest-tls-verify=false \
+      "docker://$1/many:$t" "docker://$2/many:$t"
+  done <"$3"
+}
+export -f skopeo_many
+
+run_scenarios() {
+  local suffix=$1
+  for _ in $(seq "$RUNS"); do
+    if [ "${WAN:-0}" != 1 ]; then
+      fresh_target; measure "big$suffix" skopeo bash -c "skopeo_copy $FROM/big:v1 $DST/big:v1"; stop_proxies
+      fresh_target; measure "big$suffix" ocirepl "$OCIREPL" copy -q "$FROM/big:v1" "$DST/big:v1"; stop_proxies
+    fi
+    fresh_target; measure "multiarch$suffix" skopeo bash -c "skopeo_copy $FROM/multi:v1 $DST/multi:v1"; stop_proxies
+    fresh_target; measure "multiarch$suffix" ocirepl "$OCIREPL" copy -q "$FROM/multi:v1" "$DST/multi:v1"; stop_proxies
+
+    fresh_target
+    measure "many$suffix" skopeo bash -c "skopeo_many $FROM $DST $work/tags"
+    measure "noop$suffix" skopeo bash -c "skopeo_many $FROM $DST $work/tags"
+    stop_proxies
+    fresh_target
+    measure "many$suffix" skopeo-sync skopeo --insecure-policy sync --src docker --dest docker \
+      --src-tls-verify=false --dest-tls-verify=false "$FROM/many" "$DST/mirror"
+    measure "noop$suffix" skopeo-sync skopeo --insecure-policy sync --src docker --dest docker \
+      --src-tls-verify=false --dest-tls-verify=false "$FROM/many" "$DST/mirror"
+    stop_proxies
+    fresh_target
+    measure "many$suffix" ocirepl "$OCIREPL" copy -q --all-tags "$FROM/many" "$DST/many"
+    measure "noop$suffix" ocirepl "$OCIREPL" copy -q --all-tags "$FROM/many" "$DST/many"
+    stop_proxies
+  done
+}
+
+echo "== local ($RUNS runs)" >&2
+WAN=0 run_scenarios ""
+echo "== WAN profile: +${DELAY_MS} ms per request" >&2
+WAN=1 run_scenarios "-wan"
+
+# Medians per (scenario, tool), then the table and the ratios to skopeo.
+summary=$(sort -k1,1 -k2,2 "$work/results" | awk '
+  function median(a, n,   i, j, t) {
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  function flush() {
+    if (key == "") return
+    printf "%s %s %.2f %.2f %d %d\n", s, t, median(w, n), median(c, n), median(r, n), median(q, n)
+  }
+  { k = $1 " " $2; if (k != key) { flush(); key = k; s = $1; t = $2; n = 0 }
+    n++; w[n] = $3; c[n] = $4; r[n] = $5; q[n] = $6 }
+  END { flush() }')
+
+# The hand-written analysis below the marker survives a re-run.
+marker='<!-- analysis: kept by scripts/bench.sh -->'
+analysis=""
+if [ -f docs/benchmarks.md ] && grep -qF "$marker" docs/benchmarks.md; then
+  analysis=$(sed -n "/$marker/,\$p" docs/benchmarks.md)
+fi
+
+{
+  echo "# Benchmarks"
+  echo
+  echo "ocirepl against skopeo $(skopeo --version | awk '{print $3}') on two local Debian"
+  echo "\`docker-registry\` ($(docker-registry --version | awk '{print $3}')) instances; median of $RUNS runs,"
+  echo "a fresh target registry for each run. Machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB,"
+  echo "$(uname -sr). Generated by \`scripts/bench.sh\` on $(date -u +%Y-%m-%d)."
+  echo
+  echo "Scenarios: **big** one image of 4 × $((128 / SCALE)) MiB incompressible layers; **many** 40 tags"
+  echo "of 3 × 1 MiB layers sharing a base (skopeo per tag, \`skopeo sync\`, ocirepl \`--all-tags\`);"
+  echo "**noop** the same again onto the up-to-date target; **multiarch** an index of 3 platforms"
+  echo "× 2 × 8 MiB layers. \`-wan\`: through proxies adding ${DELAY_MS} ms to every request on both sides."
+  echo
+  echo "| scenario | tool | wall s | CPU s | peak RSS MiB | target requests |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: |"
+  echo "$summary" | awk '{printf "| %s | %s | %.2f | %.2f | %d | %d |\n", $1, $2, $3, $4, $5, $6}'
+  echo
+  echo "Ratios, ocirepl / skopeo (per-tag skopeo for many; \`skopeo sync\` for noop):"
+  echo
+  echo "| scenario | wall | CPU | peak RSS | requests |"
+  echo "| --- | ---: | ---: | ---: | ---: |"
+  echo "$summary" | awk '
+    { key = $1; W[key, $2] = $3; C[key, $2] = $4; R[key, $2] = $5; Q[key, $2] = $6; seen[key] = 1 }
+    END {
+      for (k in seen) {
+        base = (k ~ /^noop/) ? "skopeo-sync" : "skopeo"
+        if (W[k, base] > 0 && W[k, "ocirepl"] != "")
+          printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", k, W[k, "ocirepl"] / W[k, base], \
+            (C[k, base] > 0 ? C[k, "ocirepl"] / C[k, base] : 0), \
+            (R[k, base] > 0 ? R[k, "ocirepl"] / R[k, base] : 0), \
+            (Q[k, base] > 0 ? Q[k, "ocirepl"] / Q[k, base] : 0)
+      }
+    }' | sort
+  echo
+  echo "Re-run: \`scripts/bench.sh\` (\`RUNS=5\`, \`SCALE=8\`, \`DELAY_MS=50\` to vary)."
+  if [ -n "$analysis" ]; then
+    echo
+    echo "$analysis"
+  fi
+} >docs/benchmarks.md
+cat docs/benchmarks.md
