@@ -234,6 +234,15 @@ pub struct CopyArgs {
     #[arg(long, value_name = "BYTES", default_value_t = crate::store::registry::upload::DEFAULT_CHUNK_SIZE)]
     pub chunk_size: u64,
 
+    /// Give up on an image after this many seconds, all retries included.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// How long a connection may stay silent before it counts as broken
+    /// (then retried or resumed).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub read_timeout: u64,
+
     /// Largest manifest read into memory; 4 MiB is what every registry must accept.
     #[arg(long, value_name = "BYTES", default_value_t = crate::manifest::MAX_MANIFEST_SIZE)]
     pub max_manifest_size: u64,

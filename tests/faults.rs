@@ -383,3 +383,144 @@ fn a_lost_patch_answer_resumes_from_the_session_range() {
         "asked the session for its range"
     );
 }
+
+/// Scenario 9: on resume the source ignores Range (a 200 with the whole
+/// body) or sends a 206 starting elsewhere: never spliced; the transfer
+/// starts over from 0 and is verified.
+#[test]
+fn a_resume_that_is_not_exact_is_never_spliced() {
+    for answer in ["ignores-range", "wrong-start"] {
+        let dir = tempfile::tempdir().unwrap();
+        let w = LayoutWriter::new(dir.path());
+        let big = Layer::random(990, 256 * 1024);
+        let (bytes, digest) = w.image(&ImageSpec::new("linux/amd64", vec![big.clone()]));
+        w.tag(&[("v1", image::OCI_MANIFEST, &bytes, &digest)]);
+        let fake = support::fake::FakeRegistry::start();
+        fake.load_layout(dir.path(), "app");
+        let layer = image::sha256(&big.gz);
+        // First GET: the connection dies half-way.
+        fake.rule(
+            support::fake::Rule::map("GET", &format!("/blobs/{layer}"), |_, mut r| {
+                let full = r.body.len();
+                r.body.truncate(full / 2);
+                r.content_length = Some(full);
+                r
+            })
+            .times(1),
+        );
+        if answer == "wrong-start" {
+            fake.rule(
+                support::fake::Rule::map("GET", &format!("/blobs/{layer}"), |seen, mut r| {
+                    if seen.header("range").is_some() {
+                        let total = r.body.len();
+                        r.status = 206;
+                        r.headers.push((
+                            "Content-Range".into(),
+                            format!("bytes 0-{}/{total}", total - 1),
+                        ));
+                    }
+                    r
+                })
+                .times(1),
+            );
+        }
+        let dst = Registry::start(RegistryConfig::anonymous());
+        copy_ok(&fake.image("app:v1"), &dst.image("app:v1"), &[]);
+        assert_eq!(remote_digest(&dst.image("app:v1")), digest, "{answer}");
+        let gets: Vec<_> = fake
+            .seen()
+            .into_iter()
+            .filter(|s| s.method == "GET" && s.path().ends_with(&layer))
+            .collect();
+        assert_eq!(gets.len(), 3, "{answer}: cut, resume refused, fresh start");
+        assert!(
+            gets[1].header("range").is_some(),
+            "{answer}: a resume was asked"
+        );
+        assert!(
+            gets[2].header("range").is_none(),
+            "{answer}: then a fresh GET from 0"
+        );
+    }
+}
+
+/// `--upload-mode auto`: a registry that refuses a monolithic PUT for its
+/// size (413) gets chunked uploads from then on.
+#[test]
+fn a_413_switches_to_chunked_uploads() {
+    let (src, digest, _) = source(995);
+    let dst = Registry::start(RegistryConfig::anonymous());
+    let proxy = FaultProxy::start(dst.port);
+    proxy.rule(ProxyRule::new(
+        "PUT",
+        "/blobs/uploads/",
+        Fault::Reply(Reply::error(
+            413,
+            "SIZE_INVALID",
+            "request entity too large",
+        )),
+    ));
+    copy_ok(
+        &src.image("app:v1"),
+        &proxy.image("app:v1"),
+        &["--jobs", "1", "--chunk-size", "65536"],
+    );
+    assert_eq!(remote_digest(&dst.image("app:v1")), digest);
+    assert!(
+        proxy.count("PATCH", "/blobs/uploads/") >= 2,
+        "{:?}",
+        proxy.log()
+    );
+}
+
+/// Scenario 14: a server that stalls: the read timeout fires and the
+/// request is retried; a job that cannot finish in --timeout fails cleanly
+/// with its tag untouched.
+#[test]
+fn stalls_hit_the_read_timeout_and_jobs_respect_their_deadline() {
+    let (src, digest, big) = source(1000);
+    let proxy = FaultProxy::start(src.port);
+    proxy.rule(ProxyRule::new(
+        "GET",
+        &format!("/blobs/{big}"),
+        Fault::Delay(Duration::from_secs(4)),
+    ));
+    let dst = Registry::start(RegistryConfig::anonymous());
+    let started = Instant::now();
+    copy_ok(
+        &proxy.image("app:v1"),
+        &dst.image("app:v1"),
+        &["--read-timeout", "1"],
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "did not wait for the stall: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(remote_digest(&dst.image("app:v1")), digest);
+
+    let proxy = FaultProxy::start(src.port);
+    proxy.rule(ProxyRule::new("*", "/blobs/", Fault::Delay(Duration::from_secs(3))).times(1000));
+    let started = Instant::now();
+    let (code, _, err) = run(&[
+        "copy",
+        "--timeout",
+        "2",
+        &proxy.image("app:v1"),
+        &dst.image("slow:v1"),
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("--timeout"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    let tagged = skopeo_output(&[
+        "inspect",
+        "--raw",
+        "--tls-verify=false",
+        &format!("docker://{}", dst.image("slow:v1")),
+    ]);
+    assert!(!tagged.status.success(), "no tag was created");
+}

@@ -29,6 +29,8 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     dst_side.prefer_index = prefer_index;
     src_side.max_manifest_size = args.max_manifest_size;
     dst_side.max_manifest_size = args.max_manifest_size;
+    src_side.read_timeout = Some(std::time::Duration::from_secs(args.read_timeout.max(1)));
+    dst_side.read_timeout = src_side.read_timeout;
     let src = src_side.open(&job.source)?;
     let dst = dst_side.open(&job.target)?;
     let report = Replicator::new(src.as_ref(), dst.as_ref(), options)
@@ -163,5 +165,6 @@ fn options(args: &CopyArgs) -> Result<CopyOptions> {
         max_uncompressed: args.max_uncompressed_layer,
         diff_id_cache: cache_dir().map(|d| d.join("diff-ids.json")),
         max_manifest_size: args.max_manifest_size,
+        timeout: args.timeout.map(std::time::Duration::from_secs),
     })
 }

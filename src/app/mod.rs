@@ -55,6 +55,7 @@ pub(crate) struct Side {
     page_size: Option<u32>,
     max_manifest_size: u64,
     upload: (UploadMode, u64),
+    read_timeout: Option<std::time::Duration>,
 }
 
 impl Side {
@@ -91,6 +92,7 @@ impl Side {
             page_size: None,
             max_manifest_size: crate::manifest::MAX_MANIFEST_SIZE,
             upload: (UploadMode::Auto, DEFAULT_CHUNK_SIZE),
+            read_timeout: None,
         })
     }
 
@@ -111,6 +113,7 @@ impl Side {
             page_size: None,
             max_manifest_size: crate::manifest::MAX_MANIFEST_SIZE,
             upload: (UploadMode::Auto, DEFAULT_CHUNK_SIZE),
+            read_timeout: None,
         })
     }
 
@@ -133,6 +136,7 @@ impl Side {
                     tls_verify: self.tls_verify,
                     cert_dir: self.cert_dir.clone().or_else(|| default_cert_dir(registry)),
                     credentials,
+                    read_timeout: self.read_timeout,
                     ..TransportOptions::default()
                 };
                 let transport = Transport::new(registry, reference.is_loopback(), options)

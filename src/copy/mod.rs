@@ -52,6 +52,8 @@ pub struct CopyOptions {
     /// The largest manifest read (children are refused by their descriptor's
     /// size before any request).
     pub max_manifest_size: u64,
+    /// A deadline for each image, all steps and retries included.
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl Default for CopyOptions {
@@ -66,6 +68,7 @@ impl Default for CopyOptions {
             max_uncompressed: MAX_UNCOMPRESSED_LAYER,
             diff_id_cache: None,
             max_manifest_size: crate::manifest::MAX_MANIFEST_SIZE,
+            timeout: None,
         }
     }
 }
@@ -95,6 +98,7 @@ pub enum Step {
     PushRoot(String),
     Select,
     Convert,
+    Deadline,
 }
 
 impl fmt::Display for Step {
@@ -109,6 +113,7 @@ impl fmt::Display for Step {
             Step::PushRoot(t) => write!(f, "pushing the manifest ({t})"),
             Step::Select => f.write_str("selecting platforms"),
             Step::Convert => f.write_str("converting schema1 to schema2"),
+            Step::Deadline => f.write_str("copying within the time allowed"),
         }
     }
 }
@@ -243,7 +248,19 @@ impl<'a> Replicator<'a> {
     pub async fn run(&self, job: &CopyJob) -> ImageReport {
         let started = Instant::now();
         let stats = BlobStats::default();
-        let result = self.copy(job, &stats).await;
+        let result = match self.options.timeout {
+            None => self.copy(job, &stats).await,
+            Some(limit) => match tokio::time::timeout(limit, self.copy(job, &stats)).await {
+                Ok(r) => r,
+                Err(_) => Err(CopyError::new(
+                    Step::Deadline,
+                    StoreError::Protocol(format!(
+                        "gave up after {} s (--timeout); the target tag was not moved by this run",
+                        limit.as_secs()
+                    )),
+                )),
+            },
+        };
         let mut report = ImageReport {
             source: job.source_display(),
             target: job.target_display(),

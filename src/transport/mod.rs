@@ -52,6 +52,8 @@ pub struct TransportOptions {
     pub retry: RetryPolicy,
     /// Requests in flight at most (0: the default, 16); halves on 429.
     pub max_in_flight: usize,
+    /// How long a connection may stay silent (`None`: [`READ_TIMEOUT`]).
+    pub read_timeout: Option<Duration>,
 }
 
 /// A request body. Bytes can be sent again on retry; a stream cannot.
@@ -243,7 +245,7 @@ impl Transport {
         }
         let client = builder
             .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(READ_TIMEOUT)
+            .read_timeout(options.read_timeout.unwrap_or(READ_TIMEOUT))
             .danger_accept_invalid_certs(insecure)
             .redirect(redirect_policy())
             .user_agent(concat!("ocirepl/", env!("CARGO_PKG_VERSION")))
