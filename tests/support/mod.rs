@@ -136,3 +136,19 @@ pub fn put_manifest_raw(
     });
     assert!(status.is_success(), "raw manifest PUT answered {status}");
 }
+
+/// Whether a blob exists in a registry (plain HTTP HEAD, independent of ocirepl).
+pub fn blob_exists(host: &str, repo: &str, digest: &str) -> bool {
+    let url = format!("http://{host}/v2/{repo}/blobs/{digest}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    rt.block_on(async move {
+        reqwest::Client::new()
+            .head(&url)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+}
