@@ -12,33 +12,6 @@ use std::time::Duration;
 use serde_json::Value;
 use support::*;
 
-fn seed_many(reg: &Registry, repo: &str, n: usize, layers: usize, seed_n: u64) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let w = LayoutWriter::new(dir.path());
-    let base = Layer::random(seed_n, 64 * 1024);
-    let mut tags = Vec::new();
-    for i in 0..n {
-        let mut ls = vec![base.clone()];
-        for j in 1..layers {
-            ls.push(Layer::random(
-                seed_n + (i * layers + j) as u64,
-                1024 * (1 + (i + j) % 64),
-            ));
-        }
-        let (b, d) = w.image(&ImageSpec::new("linux/amd64", ls));
-        tags.push((format!("t{i:02}"), b, d));
-    }
-    let entries: Vec<(&str, &str, &[u8], &str)> = tags
-        .iter()
-        .map(|(t, b, d)| (t.as_str(), image::OCI_MANIFEST, b.as_slice(), d.as_str()))
-        .collect();
-    w.tag(&entries);
-    for (t, _, _) in &tags {
-        seed(dir.path(), t, &reg.image(&format!("{repo}:{t}")));
-    }
-    tags.into_iter().map(|(t, _, _)| t).collect()
-}
-
 /// Every tag present in `repo` names a manifest whose blobs all exist.
 fn assert_complete(reg: &Registry, repo: &str, tags: &[String]) -> usize {
     let mut present = 0;
@@ -76,7 +49,7 @@ fn assert_complete(reg: &Registry, repo: &str, tags: &[String]) -> usize {
 fn kill_9_at_any_point_leaves_complete_tags_and_a_rerun_converges() {
     let src = Registry::start(RegistryConfig::anonymous());
     let dst = Registry::start(RegistryConfig::anonymous());
-    let tags = seed_many(&src, "mirror", 20, 3, 1100);
+    let tags = seed_tags(&src, "mirror", 20, 3, 1100);
     let home = tempfile::tempdir().unwrap();
     // Deterministic "random" kill points between 30 and 250 ms.
     let mut x: u64 = 0x9E37_79B9;
@@ -131,53 +104,24 @@ fn kill_9_at_any_point_leaves_complete_tags_and_a_rerun_converges() {
 fn many_images_at_high_concurrency_stay_bounded() {
     let src = Registry::start(RegistryConfig::anonymous());
     let dst = Registry::start(RegistryConfig::anonymous());
-    seed_many(&src, "load", 50, 5, 1200);
-    let home = tempfile::tempdir().unwrap();
-    let mut child = ocirepl()
-        .args([
-            "copy",
-            "-q",
-            "--all-tags",
-            "--jobs",
-            "16",
-            &src.image("load"),
-            &dst.image("load"),
-        ])
-        .env("HOME", home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (mut peak_rss, mut peak_fds) = (0u64, 0usize);
-    loop {
-        if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
-            for line in s.lines() {
-                if let Some(v) = line.strip_prefix("VmHWM:") {
-                    peak_rss =
-                        peak_rss.max(v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0));
-                }
-            }
-        }
-        if let Ok(fds) = std::fs::read_dir(format!("/proc/{}/fd", child.id())) {
-            peak_fds = peak_fds.max(fds.count());
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    seed_tags(&src, "load", 50, 5, 1200);
+    let peak = run_sampled(&[
+        "copy",
+        "-q",
+        "--all-tags",
+        "--jobs",
+        "16",
+        &src.image("load"),
+        &dst.image("load"),
+    ]);
+    assert_eq!(peak.code, 0, "{}", peak.stderr);
     eprintln!(
-        "50 images × 5 layers: peak RSS {} MiB, peak fds {peak_fds}",
-        peak_rss / 1024
+        "50 images × 5 layers: peak RSS {} MiB, peak fds {}",
+        peak.rss_kib / 1024,
+        peak.fds
     );
-    assert!(peak_rss < 128 * 1024, "peak RSS {peak_rss} KiB");
-    assert!(peak_fds < 128, "peak open fds {peak_fds}");
+    assert!(peak.rss_kib < 128 * 1024, "peak RSS {} KiB", peak.rss_kib);
+    assert!(peak.fds < 128, "peak open fds {}", peak.fds);
     let posts = dst
         .access_log()
         .iter()

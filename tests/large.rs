@@ -5,47 +5,11 @@
 
 mod support;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use support::*;
 
 const SIZE: usize = 256 * 1024 * 1024;
 /// Generous for a process that streams: a few chunk buffers and the HTTP stack.
 const MAX_RSS_KIB: u64 = 96 * 1024;
-
-/// Runs ocirepl and returns (exit code, stderr, peak RSS in KiB).
-fn run_measured(args: &[&str]) -> (i32, String, u64) {
-    let home = tempfile::tempdir().unwrap();
-    let mut child = ocirepl()
-        .args(args)
-        .env("HOME", home.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak = 0;
-    loop {
-        if let Ok(s) = std::fs::read_to_string(&status_path) {
-            for line in s.lines() {
-                if let Some(v) = line.strip_prefix("VmHWM:") {
-                    peak = peak.max(v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0));
-                }
-            }
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        peak,
-    )
-}
 
 #[test]
 fn a_large_blob_streams_with_flat_memory_in_both_modes() {
@@ -78,7 +42,12 @@ fn a_large_blob_streams_with_flat_memory_in_both_modes() {
         let dst = b.image(&format!("{tag}:v1"));
         let mut args = vec!["copy", src.as_str(), dst.as_str()];
         args.extend_from_slice(mode);
-        let (code, err, peak) = run_measured(&args);
+        let Peak {
+            code,
+            stderr: err,
+            rss_kib: peak,
+            ..
+        } = run_sampled(&args);
         assert_eq!(code, 0, "{err}");
         assert_eq!(remote_digest(&dst), digest);
         eprintln!(

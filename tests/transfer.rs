@@ -8,29 +8,6 @@ mod support;
 use serde_json::Value;
 use support::*;
 
-/// Seeds `repo` with `n` tags: images sharing one base layer.
-fn seed_tags(reg: &Registry, repo: &str, n: usize, seed_n: u64) {
-    let dir = tempfile::tempdir().unwrap();
-    let w = LayoutWriter::new(dir.path());
-    let base = Layer::random(seed_n, 128 * 1024);
-    let mut tags = Vec::new();
-    for i in 0..n {
-        let (bytes, digest) = w.image(&ImageSpec::new(
-            "linux/amd64",
-            vec![base.clone(), Layer::random(seed_n + 1 + i as u64, 4096)],
-        ));
-        tags.push((format!("t{i}"), bytes, digest));
-    }
-    let entries: Vec<(&str, &str, &[u8], &str)> = tags
-        .iter()
-        .map(|(t, b, d)| (t.as_str(), image::OCI_MANIFEST, b.as_slice(), d.as_str()))
-        .collect();
-    w.tag(&entries);
-    for (t, _, _) in &tags {
-        seed(dir.path(), t, &reg.image(&format!("{repo}:{t}")));
-    }
-}
-
 fn reports(stdout: &str) -> Vec<Value> {
     stdout
         .lines()
@@ -42,7 +19,7 @@ fn reports(stdout: &str) -> Vec<Value> {
 fn all_tags_share_blobs_and_an_up_to_date_rerun_is_one_head_per_tag() {
     let a = Registry::start(RegistryConfig::anonymous());
     let b = Registry::start(RegistryConfig::anonymous());
-    seed_tags(&a, "many", 6, 800);
+    seed_tags(&a, "many", 6, 2, 800);
     let (code, out, err) = run(&[
         "copy",
         "--all-tags",
@@ -60,8 +37,8 @@ fn all_tags_share_blobs_and_an_up_to_date_rerun_is_one_head_per_tag() {
     );
     for i in 0..6 {
         assert_eq!(
-            remote_digest(&b.image(&format!("mirror:t{i}"))),
-            remote_digest(&a.image(&format!("many:t{i}")))
+            remote_digest(&b.image(&format!("mirror:t{i:02}"))),
+            remote_digest(&a.image(&format!("many:t{i:02}")))
         );
     }
     // 6 configs + 6 own layers + 1 shared base: each uploaded once, whatever the concurrency.
@@ -88,7 +65,7 @@ fn all_tags_share_blobs_and_an_up_to_date_rerun_is_one_head_per_tag() {
     let (code, _, err) = run(&[
         "copy",
         "--all-tags",
-        &a.image("many:t1"),
+        &a.image("many:t01"),
         &b.image("mirror"),
     ]);
     assert_eq!(code, 2);
@@ -148,20 +125,20 @@ fn chunked_uploads_send_contiguous_patches() {
 fn single_post_falls_back_once_where_the_registry_ignores_it() {
     let a = Registry::start(RegistryConfig::anonymous());
     let b = Registry::start(RegistryConfig::anonymous());
-    seed_tags(&a, "sp", 1, 820);
+    seed_tags(&a, "sp", 1, 2, 820);
     let (code, _, err) = run(&[
         "copy",
         "--upload-mode",
         "single-post",
         "--jobs",
         "1",
-        &a.image("sp:t0"),
-        &b.image("sp:t0"),
+        &a.image("sp:t00"),
+        &b.image("sp:t00"),
     ]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(
-        remote_digest(&b.image("sp:t0")),
-        remote_digest(&a.image("sp:t0"))
+        remote_digest(&b.image("sp:t00")),
+        remote_digest(&a.image("sp:t00"))
     );
     // Debian's distribution 2.8 answers a single POST with 202 and drops the body:
     // tried once, remembered for the rest of the run.
@@ -178,9 +155,9 @@ fn single_post_falls_back_once_where_the_registry_ignores_it() {
 fn two_processes_copying_the_same_image_both_succeed() {
     let a = Registry::start(RegistryConfig::anonymous());
     let b = Registry::start(RegistryConfig::anonymous());
-    seed_tags(&a, "race", 1, 830);
-    let src = a.image("race:t0");
-    let dst = b.image("race:t0");
+    seed_tags(&a, "race", 1, 2, 830);
+    let src = a.image("race:t00");
+    let dst = b.image("race:t00");
     let spawn = || {
         let (src, dst) = (src.clone(), dst.clone());
         std::thread::spawn(move || run(&["copy", &src, &dst]))
@@ -191,4 +168,15 @@ fn two_processes_copying_the_same_image_both_succeed() {
     assert_eq!(r2.0, 0, "{}", r2.2);
     assert_eq!(remote_digest(&dst), remote_digest(&src));
     assert_eq!(b.open_uploads("race"), 0);
+}
+
+/// `--all-tags` honours the same reading limits as a single copy.
+#[test]
+fn all_tags_applies_every_reading_flag() {
+    let a = Registry::start(RegistryConfig::anonymous());
+    let b = Registry::start(RegistryConfig::anonymous());
+    seed_tags(&a, "lim", 2, 2, 840);
+    let (code, _, err) = run(&["copy", "--all-tags", "--max-manifest-size", "100", &a.image("lim"), &b.image("lim")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("larger than 100"), "{err}");
 }

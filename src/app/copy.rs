@@ -21,16 +21,7 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     }
     let job = CopyJob::new(source, target).map_err(|e| UsageError(e.to_string()))?;
     let options = options(&args)?;
-    let prefer_index = args.mode != ModeArg::Verbatim;
-    let mut src_side = Side::source(&args.src, args.authfile.as_ref())?;
-    let mut dst_side = Side::dest(&args.dest, args.authfile.as_ref())?
-        .with_upload(args.upload_mode, args.chunk_size);
-    src_side.prefer_index = prefer_index;
-    dst_side.prefer_index = prefer_index;
-    src_side.max_manifest_size = args.max_manifest_size;
-    dst_side.max_manifest_size = args.max_manifest_size;
-    src_side.read_timeout = Some(std::time::Duration::from_secs(args.read_timeout.max(1)));
-    dst_side.read_timeout = src_side.read_timeout;
+    let (src_side, dst_side) = sides(&args)?;
     let src = src_side.open(&job.source)?;
     let dst = dst_side.open(&job.target)?;
     let report = Replicator::new(src.as_ref(), dst.as_ref(), options)
@@ -57,12 +48,7 @@ async fn all_tags(
         );
     }
     let options = options(&args)?;
-    let prefer_index = args.mode != ModeArg::Verbatim;
-    let mut src_side = Side::source(&args.src, args.authfile.as_ref())?;
-    let mut dst_side = Side::dest(&args.dest, args.authfile.as_ref())?
-        .with_upload(args.upload_mode, args.chunk_size);
-    src_side.prefer_index = prefer_index;
-    dst_side.prefer_index = prefer_index;
+    let (src_side, dst_side) = sides(&args)?;
     let src = src_side.open(&source)?;
     let dst = dst_side.open(&target)?;
     let repo = match &source {
@@ -113,6 +99,20 @@ fn with_tag(r: &ImageRef, tag: &str) -> ImageRef {
             tag: Some(tag.to_string()),
         }),
     }
+}
+
+/// Both ends of a copy, as the flags describe them.
+fn sides(args: &CopyArgs) -> Result<(Side, Side)> {
+    let mut src = Side::source(&args.src, args.authfile.as_ref())?;
+    let mut dst = Side::dest(&args.dest, args.authfile.as_ref())?
+        .with_upload(args.upload_mode, args.chunk_size);
+    let read_timeout = Some(std::time::Duration::from_secs(args.read_timeout.max(1)));
+    for side in [&mut src, &mut dst] {
+        side.prefer_index = args.mode != ModeArg::Verbatim;
+        side.max_manifest_size = args.max_manifest_size;
+        side.read_timeout = read_timeout;
+    }
+    Ok((src, dst))
 }
 
 /// JSON on stdout for machines; a line on stderr for people (failures always).

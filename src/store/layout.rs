@@ -102,16 +102,28 @@ impl LayoutStore {
         Ok(None)
     }
 
-    async fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Where a new blob goes: `None` when it is already there (blobs are
+    /// content-addressed, so an existing file is the same bytes).
+    async fn new_blob_path(
+        &self,
+        digest: &Digest,
+    ) -> Result<Option<(PathBuf, PathBuf)>, StoreError> {
         let path = self.blob_path(digest);
         if path.exists() {
-            return Ok(());
+            return Ok(None);
         }
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
         tokio::fs::create_dir_all(&dir)
             .await
             .map_err(|e| StoreError::io(&dir, e))?;
-        write_atomic(&dir, &path, bytes)
+        Ok(Some((dir, path)))
+    }
+
+    async fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        match self.new_blob_path(digest).await? {
+            Some((dir, path)) => write_atomic(&dir, &path, bytes),
+            None => Ok(()),
+        }
     }
 }
 
@@ -255,14 +267,9 @@ impl Store for LayoutStore {
         blob: &Blob,
         mut data: BlobStream,
     ) -> Result<(), StoreError> {
-        let path = self.blob_path(&blob.digest);
-        if path.exists() {
+        let Some((dir, path)) = self.new_blob_path(&blob.digest).await? else {
             return Ok(());
-        }
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| StoreError::io(&dir, e))?;
+        };
         let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let (file, tmp_path) = tmp.into_parts();
         let mut file = tokio::fs::File::from_std(file);

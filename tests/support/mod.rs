@@ -152,3 +152,78 @@ pub fn blob_exists(host: &str, repo: &str, digest: &str) -> bool {
             .is_ok_and(|r| r.status().is_success())
     })
 }
+
+/// Seeds `n` tags `t00`, `t01`… into `repo`: single-platform images of
+/// `layers` layers, the first shared by all (1 to 64 KiB each otherwise).
+pub fn seed_tags(reg: &Registry, repo: &str, n: usize, layers: usize, seed_n: u64) -> Vec<String> {
+    let dir = tempfile::tempdir().expect("layout dir");
+    let w = LayoutWriter::new(dir.path());
+    let base = Layer::random(seed_n, 64 * 1024);
+    let mut tags = Vec::new();
+    for i in 0..n {
+        let mut ls = vec![base.clone()];
+        for j in 1..layers {
+            ls.push(Layer::random(
+                seed_n + (i * layers + j) as u64,
+                1024 * (1 + (i + j) % 64),
+            ));
+        }
+        let (b, d) = w.image(&ImageSpec::new("linux/amd64", ls));
+        tags.push((format!("t{i:02}"), b, d));
+    }
+    let entries: Vec<(&str, &str, &[u8], &str)> = tags
+        .iter()
+        .map(|(t, b, d)| (t.as_str(), image::OCI_MANIFEST, b.as_slice(), d.as_str()))
+        .collect();
+    w.tag(&entries);
+    for (t, _, _) in &tags {
+        seed(dir.path(), t, &reg.image(&format!("{repo}:{t}")));
+    }
+    tags.into_iter().map(|(t, _, _)| t).collect()
+}
+
+/// What a process used at its peak, sampled from /proc while it ran.
+pub struct Peak {
+    pub code: i32,
+    pub stderr: String,
+    pub rss_kib: u64,
+    pub fds: usize,
+}
+
+/// Runs ocirepl (empty HOME), sampling its peak RSS and open descriptors.
+pub fn run_sampled(args: &[&str]) -> Peak {
+    use std::process::Stdio;
+    let home = tempfile::tempdir().expect("home");
+    let mut child = ocirepl()
+        .args(args)
+        .env("HOME", home.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run ocirepl");
+    let (mut rss_kib, mut fds) = (0u64, 0usize);
+    loop {
+        if let Ok(s) = std::fs::read_to_string(format!("/proc/{}/status", child.id())) {
+            for line in s.lines() {
+                if let Some(v) = line.strip_prefix("VmHWM:") {
+                    rss_kib =
+                        rss_kib.max(v.trim().trim_end_matches(" kB").trim().parse().unwrap_or(0));
+                }
+            }
+        }
+        if let Ok(dir) = std::fs::read_dir(format!("/proc/{}/fd", child.id())) {
+            fds = fds.max(dir.count());
+        }
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let out = child.wait_with_output().expect("output");
+    Peak {
+        code: out.status.code().unwrap_or(-1),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        rss_kib,
+        fds,
+    }
+}
