@@ -176,7 +176,14 @@ fn all_tags_applies_every_reading_flag() {
     let a = Registry::start(RegistryConfig::anonymous());
     let b = Registry::start(RegistryConfig::anonymous());
     seed_tags(&a, "lim", 2, 2, 840);
-    let (code, _, err) = run(&["copy", "--all-tags", "--max-manifest-size", "100", &a.image("lim"), &b.image("lim")]);
+    let (code, _, err) = run(&[
+        "copy",
+        "--all-tags",
+        "--max-manifest-size",
+        "100",
+        &a.image("lim"),
+        &b.image("lim"),
+    ]);
     assert_eq!(code, 1);
     assert!(err.contains("larger than 100"), "{err}");
 }
