@@ -59,11 +59,13 @@ impl ImageReport {
                     self.blobs.skipped,
                     human_bytes(self.bytes_copied),
                 );
-                if let Some(r) = &self.reason {
-                    line.push_str(&format!(
-                        "\n  new digest: {r}; source was {}",
+                match (&self.reason, self.digest_preserved) {
+                    (Some(r), true) => line.push_str(&format!("\n  note: {r}")),
+                    (Some(r), false) => line.push_str(&format!(
+                        "\n  new digest ({r}); the source was {}",
                         self.source_digest.as_deref().unwrap_or("?")
-                    ));
+                    )),
+                    (None, _) => {}
                 }
                 line
             }
