@@ -3,6 +3,7 @@
 //! 1 MiB sharing a base layer), multi (3 platforms × 2 layers × 8 MiB).
 //!
 //! bench_fixtures DIR [SCALE]   (SCALE divides the big layers, for quick runs)
+//! bench_fixtures DIR curve     (one image per layer size: 1 MiB, 256 MiB, 2 GiB)
 
 #[allow(dead_code)]
 #[path = "../tests/support/image.rs"]
@@ -24,7 +25,17 @@ fn layer(seed: u64, size: usize) -> Layer {
 fn main() {
     let mut args = std::env::args().skip(1);
     let dir = std::path::PathBuf::from(args.next().expect("DIR"));
-    let scale: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
+    let second = args.next();
+    if second.as_deref() == Some("curve") {
+        for (name, size) in [("1m", MIB), ("256m", 256 * MIB), ("2g", 2048 * MIB)] {
+            let layout = dir.join(name);
+            let w = LayoutWriter::new(&layout);
+            let (b, d) = w.image(&ImageSpec::new("linux/amd64", vec![layer(500, size)]));
+            w.tag(&[("v1", image::OCI_MANIFEST, &b, &d)]);
+        }
+        return;
+    }
+    let scale: usize = second.and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
 
     let big_dir = dir.join("big");
     let w = LayoutWriter::new(&big_dir);

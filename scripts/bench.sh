@@ -127,6 +127,28 @@ WAN=0 run_scenarios ""
 echo "== WAN profile: +${DELAY_MS} ms per request" >&2
 WAN=1 run_scenarios "-wan"
 
+# Peak RSS against layer size (ocirepl only): must stay flat.
+curve=""
+if [ "${CURVE:-1}" = 1 ]; then
+  echo "== memory curve: 1 MiB, 256 MiB, 2 GiB layers" >&2
+  target/release/examples/bench_fixtures "$work/curve" curve
+  for size in 1m 256m 2g; do
+    skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/curve/$size:v1" "docker://$SRC/curve$size:v1" >/dev/null
+  done
+  rm -rf "$work/curve"
+  for size in 1m 256m 2g; do
+    row="| $size"
+    for mode in monolithic chunked; do
+      fresh_target
+      /usr/bin/time -f "%e %M" -o "$work/time" "$OCIREPL" copy -q --upload-mode "$mode" --chunk-size 8388608 \
+        "$SRC/curve$size:v1" "$DST/curve$size:v1" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+      read -r wall rss <"$work/time"
+      row="$row | $((rss / 1024)) MiB ($wall s)"
+    done
+    curve="$curve$row |"$'\n'
+  done
+fi
+
 # Medians per (scenario, tool), then the table and the ratios to skopeo.
 summary=$(sort -k1,1 -k2,2 "$work/results" | awk '
   function median(a, n,   i, j, t) {
@@ -145,7 +167,7 @@ summary=$(sort -k1,1 -k2,2 "$work/results" | awk '
 marker='<!-- analysis: kept by scripts/bench.sh -->'
 analysis=""
 if [ -f docs/benchmarks.md ] && grep -qF "$marker" docs/benchmarks.md; then
-  analysis=$(sed -n "/$marker/,\$p" docs/benchmarks.md)
+  analysis=$(awk -v m="$marker" 'index($0, m) { keep = 1 } keep' docs/benchmarks.md)
 fi
 
 {
@@ -182,7 +204,16 @@ fi
       }
     }' | sort
   echo
-  echo "Re-run: \`scripts/bench.sh\` (\`RUNS=5\`, \`SCALE=8\`, \`DELAY_MS=50\` to vary)."
+  if [ -n "$curve" ]; then
+    echo
+    echo "Peak RSS of ocirepl against layer size (one image, one layer; 8 MiB chunks):"
+    echo
+    echo "| layer | monolithic | chunked |"
+    echo "| --- | ---: | ---: |"
+    printf "%s" "$curve"
+  fi
+  echo
+  echo "Re-run: \`scripts/bench.sh\` (\`RUNS=5\`, \`SCALE=8\`, \`DELAY_MS=50\` to vary; \`CURVE=0\` skips the 2 GiB curve)."
   if [ -n "$analysis" ]; then
     echo
     echo "$analysis"
