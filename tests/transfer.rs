@@ -187,3 +187,58 @@ fn all_tags_applies_every_reading_flag() {
     assert_eq!(code, 1);
     assert!(err.contains("larger than 100"), "{err}");
 }
+
+/// One run writing two repositories of a target (what sync will do): the
+/// second mounts what the first uploaded instead of sending it again.
+#[test]
+fn a_run_mounts_from_repositories_it_already_wrote() {
+    use ocirepl::copy::{CopyOptions, Replicator};
+    use ocirepl::plan::CopyJob;
+    use ocirepl::reference::ImageRef;
+    use ocirepl::store::registry::RegistryStore;
+    use ocirepl::transport::{Transport, TransportOptions};
+
+    let a = Registry::start(RegistryConfig::anonymous());
+    let b = Registry::start(RegistryConfig::anonymous());
+    seed_tags(&a, "one", 1, 3, 850);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let reports = rt.block_on(async {
+        let src = RegistryStore::new(
+            Transport::new(&a.host(), true, TransportOptions::default()).unwrap(),
+            false,
+        );
+        let dst = RegistryStore::new(
+            Transport::new(&b.host(), true, TransportOptions::default()).unwrap(),
+            true,
+        );
+        let job = |to: &str| {
+            CopyJob::new(
+                ImageRef::parse(&a.image("one:t00")).unwrap(),
+                ImageRef::parse(&b.image(to)).unwrap(),
+            )
+            .unwrap()
+        };
+        let jobs = vec![job("first:t00"), job("second:t00")];
+        let options = CopyOptions {
+            jobs: 1,
+            ..CopyOptions::default()
+        };
+        Replicator::new(&src, &dst, options).run_all(&jobs).await
+    });
+    assert_eq!(reports[0].blobs.copied, 4, "{:?}", reports[0]);
+    assert_eq!(reports[1].blobs.mounted, 4, "{:?}", reports[1]);
+    assert_eq!(reports[1].blobs.copied, 0);
+    let mounts = b
+        .access_log()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("from=first") && r.status == 201)
+        .count();
+    assert_eq!(mounts, 4);
+    assert_eq!(
+        remote_digest(&b.image("second:t00")),
+        remote_digest(&a.image("one:t00"))
+    );
+}

@@ -24,9 +24,10 @@ use crate::transport::retry::RetryPolicy;
 #[derive(Default)]
 pub struct BlobLocks {
     locks: Mutex<HashMap<(String, Digest), BlobLock>>,
-    /// Blobs this run saw in the target (uploaded, mounted or HEAD 200):
-    /// another tag sharing them needs no HEAD of its own.
-    present: Mutex<HashSet<(String, Digest)>>,
+    /// Blobs this run saw in the target (uploaded, mounted or HEAD 200), by
+    /// repository: another tag sharing them needs no HEAD of its own, and
+    /// another repository of the target can mount them.
+    present: Mutex<HashMap<Digest, HashSet<String>>>,
 }
 
 type BlobLock = Arc<tokio::sync::Mutex<()>>;
@@ -35,13 +36,21 @@ impl BlobLocks {
     fn known_present(&self, repo: &str, digest: &Digest) -> bool {
         self.present
             .lock()
-            .is_ok_and(|p| p.contains(&(repo.to_string(), digest.clone())))
+            .is_ok_and(|p| p.get(digest).is_some_and(|repos| repos.contains(repo)))
     }
 
     fn mark_present(&self, repo: &str, digest: &Digest) {
         if let Ok(mut p) = self.present.lock() {
-            p.insert((repo.to_string(), digest.clone()));
+            p.entry(digest.clone())
+                .or_default()
+                .insert(repo.to_string());
         }
+    }
+
+    /// Another repository of the target that this run saw holding the blob.
+    fn written_elsewhere(&self, repo: &str, digest: &Digest) -> Option<String> {
+        let p = self.present.lock().ok()?;
+        p.get(digest)?.iter().find(|r| r.as_str() != repo).cloned()
     }
 
     async fn hold(&self, repo: &str, digest: &Digest) -> tokio::sync::OwnedMutexGuard<()> {
@@ -153,7 +162,8 @@ pub async fn copy_blobs(
                 stats.skipped.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
-            let r = copy_one(ends, blob, stats, diff_ids, trust_head).await;
+            let elsewhere = locks.written_elsewhere(ends.dst_repo, &blob.digest);
+            let r = copy_one(ends, blob, stats, diff_ids, trust_head, elsewhere).await;
             if r.is_ok() {
                 locks.mark_present(ends.dst_repo, &blob.digest);
             }
@@ -176,6 +186,7 @@ async fn copy_one(
     stats: &BlobStats,
     diff_ids: Option<&DiffIds>,
     trust_head: bool,
+    written_elsewhere: Option<String>,
 ) -> Result<(), CopyError> {
     let step = || Step::Blob(blob.digest.clone());
     let wants_diff_id = diff_ids.filter(|d| d.wants(&blob.digest));
@@ -200,8 +211,11 @@ async fn copy_one(
         stats.skipped.fetch_add(1, Ordering::Relaxed);
         return Ok(());
     }
+    // Mount from the source repository when it is on the target registry,
+    // else from a repository of the target this run already wrote it to.
+    let mount_from = ends.mount_from().map(str::to_string).or(written_elsewhere);
     if blob.urls.is_empty()
-        && let Some(from) = ends.mount_from()
+        && let Some(from) = mount_from.as_deref()
     {
         let mounted = ends
             .dst
