@@ -320,11 +320,17 @@ impl<'a> Replicator<'a> {
             Some(t) => ManifestRef::Tag(t.clone()),
             None => ManifestRef::Digest(source_digest.clone()),
         };
-        let current = self
-            .dst
-            .manifest_head(&job.dst_repo, &target_ref)
-            .await
-            .map_err(|e| CopyError::new(Step::CheckTarget, e))?;
+        // What the tag names now, when that can decide anything: for a copy that
+        // keeps the bytes (up to date already?), or a tag a rewritten root may
+        // already carry. A rewritten root pushed by digest is checked below.
+        let current = if opts.keeps_bytes() || matches!(target_ref, ManifestRef::Tag(_)) {
+            self.dst
+                .manifest_head(&job.dst_repo, &target_ref)
+                .await
+                .map_err(|e| CopyError::new(Step::CheckTarget, e))?
+        } else {
+            None
+        };
         if opts.keeps_bytes() && current.as_ref() == Some(&source_digest) {
             return Ok(Outcome {
                 action: Action::UpToDate,
@@ -407,12 +413,9 @@ impl<'a> Replicator<'a> {
                 _ => None,
             };
         if schema1.is_none() && !opts.keeps_bytes() {
-            let current = match (
-                &target_ref,
-                unwrapped_from.is_some() || shaped.reason.is_some(),
-            ) {
-                (ManifestRef::Tag(_), _) => current.clone(),
-                (ManifestRef::Digest(_), _) => self
+            let current = match &target_ref {
+                ManifestRef::Tag(_) => current.clone(),
+                ManifestRef::Digest(_) => self
                     .dst
                     .manifest_head(&job.dst_repo, &target_ref)
                     .await

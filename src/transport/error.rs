@@ -114,10 +114,15 @@ pub enum TransportError {
         url: String,
         limit: u64,
     },
-    /// A streamed request met a 401 that fresh credentials can answer, but
-    /// its body cannot be sent again from here: the caller reopens its source.
-    #[error("{method} {url}: 401 after the token expired; the upload must be sent again")]
-    Resend { method: Method, url: String },
+    /// A streamed body cannot go on as it was sent (a token expired under
+    /// it, the registry wants another upload strategy, the session is gone):
+    /// the caller reopens its source and sends it again. `why` says which.
+    #[error("{method} {url}: {why}; the body has to be sent again from the source")]
+    Resend {
+        method: Method,
+        url: String,
+        why: String,
+    },
     /// A request we refused to send (credential or downgrade policy).
     #[error("refused {url}: {why}")]
     Refused { url: String, why: String },

@@ -385,6 +385,7 @@ impl Transport {
                         return Err(TransportError::Resend {
                             method: req.method.clone(),
                             url: redact_url(&req.url),
+                            why: "401 after the token expired".into(),
                         });
                     }
                 }

@@ -401,11 +401,10 @@ impl Store for RegistryStore {
                 // Debian's distribution 2.8 answers 202 and drops the body: remember,
                 // and let the caller reopen the source for a monolithic upload.
                 self.single_post_refused.store(true, Ordering::Relaxed);
-                Err(StoreError::Transport(
-                    crate::transport::TransportError::Resend {
-                        method: Method::POST,
-                        url: format!("{} (single POST not supported)", t.registry()),
-                    },
+                Err(upload::resend(
+                    t,
+                    Method::POST,
+                    "the registry ignored a single-POST upload",
                 ))
             }
             _ => {
@@ -417,11 +416,10 @@ impl Store for RegistryStore {
                     // Too large for one request: chunked from now on; the caller
                     // reopens the source.
                     self.monolithic_refused.store(true, Ordering::Relaxed);
-                    return Err(StoreError::Transport(
-                        crate::transport::TransportError::Resend {
-                            method: Method::PUT,
-                            url: format!("{} (413: switching to chunked uploads)", t.registry()),
-                        },
+                    return Err(upload::resend(
+                        t,
+                        Method::PUT,
+                        "413 for one request, switching to chunked uploads",
                     ));
                 }
                 result

@@ -38,10 +38,12 @@ pub const DEFAULT_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
 /// Times a chunk is resynchronised and resent before the upload gives up.
 const CHUNK_ATTEMPTS: u32 = 4;
 
-fn resend(t: &Transport, why: &str) -> StoreError {
+/// The upload cannot continue where it is; the caller reopens the source.
+pub(super) fn resend(t: &Transport, method: Method, why: &str) -> StoreError {
     StoreError::Transport(TransportError::Resend {
-        method: Method::PUT,
-        url: format!("{} ({why})", t.registry()),
+        method,
+        url: format!("blob upload to {}", t.registry()),
+        why: why.to_string(),
     })
 }
 
@@ -242,7 +244,7 @@ async fn send_chunk(
             }
             Ok(resp) if resp.status == StatusCode::NOT_FOUND => {
                 // The session expired: what came before this chunk is gone.
-                return Err(resend(t, "upload session expired"));
+                return Err(resend(t, Method::PATCH, "upload session expired"));
             }
             Ok(resp)
                 if crate::transport::retry::classify_status(resp.status)
@@ -269,10 +271,16 @@ async fn send_chunk(
         match resynced {
             Some(got) if got >= end => return Ok(session),
             Some(got) if got >= offset => start = got,
-            _ => return Err(resend(t, "upload session lost bytes before this chunk")),
+            _ => {
+                return Err(resend(
+                    t,
+                    Method::PATCH,
+                    "upload session lost bytes before this chunk",
+                ));
+            }
         }
     }
-    Err(resend(t, "chunk could not be delivered"))
+    Err(resend(t, Method::PATCH, "chunk could not be delivered"))
 }
 
 /// `GET` on the session: how many bytes it holds, and its next URL.
@@ -289,7 +297,7 @@ async fn status(
             let got = resp.header("range").and_then(received);
             Ok((resp.location().unwrap_or_else(|_| session.clone()), got))
         }
-        StatusCode::NOT_FOUND => Err(resend(t, "upload session expired")),
+        StatusCode::NOT_FOUND => Err(resend(t, Method::PATCH, "upload session expired")),
         _ => Err(resp.into_error().await.into()),
     }
 }
