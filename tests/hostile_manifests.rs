@@ -374,3 +374,52 @@ fn schema1_structure_errors_bombs_and_corrupt_gzip() {
 fn gzip(data: &[u8]) -> Vec<u8> {
     image::gzip(data)
 }
+
+/// Scenario 39: a signed schema1 document whose JWS header makes the
+/// digested payload the pinned document while the full bytes name the
+/// attacker's layers. The pin must never be satisfied by other content.
+#[test]
+fn a_schema1_signature_cannot_swap_the_pinned_content() {
+    use base64::Engine as _;
+    const SIGNED: &str = "application/vnd.docker.distribution.manifest.v1+prettyjws";
+    let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+    let fake = FakeRegistry::start();
+    let honest = fake.add_blob(&gzip(b"the layer the user pinned"));
+    let evil = fake.add_blob(&gzip(b"the attacker's layer"));
+    let id = "a".repeat(64);
+    let history = [format!(r#"{{"id":"{id}"}}"#)];
+    let pinned = schema1_doc(std::slice::from_ref(&honest), &history);
+    let pinned_digest = sha256(&pinned);
+    let attacker = schema1_doc(std::slice::from_ref(&evil), &history);
+    // formatLength 0 and formatTail = the pinned document: the payload the
+    // digest covers is the pinned one; the rest of the bytes are not.
+    let protected =
+        b64(format!(r#"{{"formatLength":0,"formatTail":"{}"}}"#, b64(&pinned)).as_bytes());
+    let forged = format!(
+        r#"{},"signatures":[{{"header":{{}},"signature":"x","protected":"{protected}"}}]}}"#,
+        String::from_utf8_lossy(&attacker[..attacker.len() - 1])
+    );
+    fake.add_manifest("app", &pinned_digest, SIGNED, forged.as_bytes());
+
+    let target = FakeRegistry::start();
+    let src = format!("{}/app@{pinned_digest}", fake.host());
+    let dst = target.image("app:v1");
+    for format in ["auto", "v2s2"] {
+        let (code, _, err) = run(&["copy", &src, &dst, "--format", format]);
+        assert_eq!(code, 1, "{format}: {err}");
+        assert!(err.contains("signed schema1"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    assert!(
+        !target
+            .log()
+            .iter()
+            .any(|(m, _, _)| m == "PUT" || m == "POST"),
+        "something was written: {:?}",
+        target.log()
+    );
+    assert!(
+        !fake.log().iter().any(|(_, p, _)| p.contains(&evil)),
+        "the attacker's layer was read"
+    );
+}

@@ -407,7 +407,7 @@ impl<'a> Replicator<'a> {
         };
         let schema1 =
             match shaped.root.media_type.kind() {
-                Kind::Schema1 => Some(Schema1::parse(&shaped.root.bytes).map_err(|e| {
+                Kind::Schema1 => Some(Schema1::parse(shaped.root.content()).map_err(|e| {
                     CopyError::new(Step::Convert, StoreError::Protocol(e.to_string()))
                 })?),
                 _ => None,

@@ -185,12 +185,7 @@ pub fn assemble(
 
 fn serialise(doc: &Value, media_type: MediaType) -> Result<RawManifest, ManifestError> {
     let bytes = serde_json::to_vec(doc).map_err(|e| ManifestError::Json(e.to_string()))?;
-    let digest = Digest::sha256(&bytes);
-    Ok(RawManifest {
-        bytes: Bytes::from(bytes),
-        media_type,
-        digest,
-    })
+    Ok(RawManifest::generated(Bytes::from(bytes), media_type))
 }
 
 #[cfg(test)]

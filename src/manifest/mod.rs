@@ -12,6 +12,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 
 pub mod index;
+pub mod jws;
 pub mod oci;
 pub mod schema1;
 
@@ -24,12 +25,17 @@ use crate::platform::Platform;
 /// ceiling; a bigger body is refused before it is buffered.
 pub const MAX_MANIFEST_SIZE: u64 = 4 * 1024 * 1024;
 
-/// A manifest exactly as received.
+/// A manifest exactly as received (or as a rewrite produced it). Built only
+/// by [`RawManifest::from_body`] or [`RawManifest::generated`], so that the
+/// digest always covers what [`RawManifest::parse`] reads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawManifest {
     pub bytes: Bytes,
     pub media_type: MediaType,
     pub digest: Digest,
+    /// A signed schema1 manifest's payload (see [`jws`]): what its digest
+    /// covers and what is read of it. `None`: the bytes themselves.
+    signed_payload: Option<Bytes>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -44,6 +50,8 @@ pub enum ManifestError {
     Unknown,
     #[error("unsupported schemaVersion {0}")]
     SchemaVersion(i64),
+    #[error("signed schema1 manifest: {0}")]
+    Signature(String),
 }
 
 /// A content descriptor (`mediaType`, `digest`, `size`, ...). The digest is
@@ -140,17 +148,34 @@ impl RawManifest {
         algorithm: Algorithm,
     ) -> Result<RawManifest, ManifestError> {
         let media_type = detect(&bytes, content_type)?;
-        let digest = match media_type {
-            MediaType::DockerV2S1Signed => {
-                Digest::of(algorithm, &crate::manifest::strip_jws(&bytes))
-            }
-            _ => Digest::of(algorithm, &bytes),
+        let signed_payload = match media_type {
+            MediaType::DockerV2S1Signed => jws::signed_payload(&bytes)?,
+            _ => None,
         };
+        let digest = Digest::of(algorithm, signed_payload.as_deref().unwrap_or(&bytes));
         Ok(RawManifest {
             bytes,
             media_type,
             digest,
+            signed_payload,
         })
+    }
+
+    /// A manifest ocirepl wrote itself (a rewritten index, a conversion):
+    /// sha256 over its bytes.
+    pub fn generated(bytes: Bytes, media_type: MediaType) -> RawManifest {
+        RawManifest {
+            digest: Digest::sha256(&bytes),
+            bytes,
+            media_type,
+            signed_payload: None,
+        }
+    }
+
+    /// The bytes the digest covers and every reader reads: a signed schema1
+    /// manifest's payload, otherwise the bytes themselves.
+    pub fn content(&self) -> &[u8] {
+        self.signed_payload.as_deref().unwrap_or(&self.bytes)
     }
 
     pub fn size(&self) -> u64 {
@@ -165,7 +190,7 @@ impl RawManifest {
                 Parsed::Image(Box::new(serde_json::from_slice(&self.bytes).map_err(json)?))
             }
             Kind::Index => Parsed::Index(serde_json::from_slice(&self.bytes).map_err(json)?),
-            Kind::Schema1 => Parsed::Schema1(serde_json::from_slice(&self.bytes).map_err(json)?),
+            Kind::Schema1 => Parsed::Schema1(serde_json::from_slice(self.content()).map_err(json)?),
             // An artifact whose type we do not know but which is shaped like
             // an image manifest still has blobs to copy.
             Kind::Unknown => match serde_json::from_slice::<ImageManifest>(&self.bytes) {
@@ -239,39 +264,6 @@ fn detect(bytes: &[u8], content_type: Option<&str>) -> Result<MediaType, Manifes
 fn is_manifest_type(m: &MediaType) -> bool {
     m.kind() != Kind::Unknown
         || (m.as_str().starts_with("application/vnd.") && m.as_str().ends_with("+json"))
-}
-
-/// The payload a schema1 signature covers: the document with its
-/// `signatures` removed, as libtrust's `protected` header describes
-/// (`formatLength` bytes, then `formatTail`). Unsigned or unparsable input is
-/// returned unchanged so that the digest simply fails to match.
-pub fn strip_jws(bytes: &[u8]) -> Vec<u8> {
-    use base64::Engine as _;
-    #[derive(Deserialize)]
-    struct Signed {
-        signatures: Vec<Signature>,
-    }
-    #[derive(Deserialize)]
-    struct Signature {
-        protected: String,
-    }
-    #[derive(Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Protected {
-        format_length: usize,
-        format_tail: String,
-    }
-    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-    let payload = (|| {
-        let signed: Signed = serde_json::from_slice(bytes).ok()?;
-        let first = signed.signatures.first()?;
-        let header = b64.decode(first.protected.trim_end_matches('=')).ok()?;
-        let p: Protected = serde_json::from_slice(&header).ok()?;
-        let tail = b64.decode(p.format_tail.trim_end_matches('=')).ok()?;
-        let head = bytes.get(..p.format_length)?;
-        Some([head, &tail].concat())
-    })();
-    payload.unwrap_or_else(|| bytes.to_vec())
 }
 
 #[cfg(test)]

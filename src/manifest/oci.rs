@@ -76,11 +76,7 @@ pub fn to_oci(m: &RawManifest, remap: &Remap) -> Result<RawManifest, ManifestErr
     }
     let bytes =
         Bytes::from(serde_json::to_vec(&doc).map_err(|e| ManifestError::Json(e.to_string()))?);
-    Ok(RawManifest {
-        digest: Digest::sha256(&bytes),
-        bytes,
-        media_type: target,
-    })
+    Ok(RawManifest::generated(bytes, target))
 }
 
 #[cfg(test)]

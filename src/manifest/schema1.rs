@@ -223,14 +223,9 @@ impl Schema1 {
         let bytes = Bytes::from(
             serde_json::to_vec(&manifest).map_err(|e| Schema1Error::Json(e.to_string()))?,
         );
-        let digest = Digest::sha256(&bytes);
         Ok((
             config_bytes,
-            RawManifest {
-                bytes,
-                media_type: MediaType::DockerV2S2,
-                digest,
-            },
+            RawManifest::generated(bytes, MediaType::DockerV2S2),
         ))
     }
 }

@@ -208,11 +208,7 @@ pub(crate) fn check_manifest_digest(
     let actual = if m.digest.algorithm() == expected.algorithm() {
         m.digest.clone()
     } else {
-        let payload = match m.media_type {
-            crate::media::MediaType::DockerV2S1Signed => crate::manifest::strip_jws(&m.bytes),
-            _ => m.bytes.to_vec(),
-        };
-        Digest::of(expected.algorithm(), &payload)
+        Digest::of(expected.algorithm(), m.content())
     };
     if &actual != expected {
         return Err(StoreError::DigestMismatch {
