@@ -30,6 +30,10 @@ const DEFAULT_TOKEN_LIFETIME: Duration = Duration::from_secs(60);
 /// Refresh this long before a token's stated expiry, to absorb clock and
 /// network delay.
 const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
+/// The longest we keep using one token, whatever the server says: an
+/// `expires_in` of 2^64-1 must not overflow a clock (scenario 40), and a day
+/// costs one token request.
+const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// What we may present to one registry.
 #[derive(Clone, PartialEq, Eq)]
@@ -257,8 +261,9 @@ struct TokenResponse {
     token: Option<String>,
     #[serde(default)]
     access_token: Option<String>,
+    /// A number, but servers have sent negatives, fractions and strings.
     #[serde(default)]
-    expires_in: Option<u64>,
+    expires_in: Option<serde_json::Value>,
     #[serde(default)]
     issued_at: Option<String>,
     #[serde(default)]
@@ -491,10 +496,19 @@ impl Auth {
             .ok_or_else(|| {
                 self.auth_error(format!("token server {} sent no token", redact_url(realm)))
             })?;
+        let expires_in = parsed.expires_in.as_ref().and_then(|v| {
+            let secs = v.as_u64();
+            if secs.is_none() {
+                tracing::warn!(registry = %self.registry, "ignoring an unusable expires_in in a token answer");
+            }
+            secs
+        });
+        let lifetime = token_lifetime(expires_in, parsed.issued_at.as_deref());
         Ok(Token {
             value,
             expires: Instant::now()
-                + token_lifetime(parsed.expires_in, parsed.issued_at.as_deref()),
+                .checked_add(lifetime)
+                .unwrap_or_else(Instant::now),
         })
     }
 
@@ -570,12 +584,14 @@ impl Auth {
     }
 }
 
-/// How long to use a token: `expires_in` (60 s when absent) minus the time
-/// since `issued_at` when the server gives one, minus a safety margin.
+/// How long to use a token: `expires_in` (60 s when absent, at most
+/// [`MAX_TOKEN_LIFETIME`]) minus the time since `issued_at` when the server
+/// gives one, minus a safety margin.
 fn token_lifetime(expires_in: Option<u64>, issued_at: Option<&str>) -> Duration {
     let stated = expires_in
         .map(Duration::from_secs)
-        .unwrap_or(DEFAULT_TOKEN_LIFETIME);
+        .unwrap_or(DEFAULT_TOKEN_LIFETIME)
+        .min(MAX_TOKEN_LIFETIME);
     let age = issued_at
         .and_then(parse_rfc3339)
         .and_then(|t| std::time::SystemTime::now().duration_since(t).ok())
@@ -585,11 +601,15 @@ fn token_lifetime(expires_in: Option<u64>, issued_at: Option<&str>) -> Duration 
 }
 
 /// `issued_at` is RFC 3339 (`2024-01-02T03:04:05Z`, fractions allowed).
+/// Absurd dates (year 9999999, garbage) are `None`, never a panic.
 fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
     let s = s.trim();
     let (date, time) = s.split_once('T')?;
     let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
     let (y, m, day) = (d.next()??, d.next()??, d.next()??);
+    if !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+        return None;
+    }
     let time = time.trim_end_matches('Z');
     let time = time.split(['+']).next()?;
     let mut t = time.split(':');
@@ -598,7 +618,11 @@ fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
         t.next()?.parse::<i64>().ok()?,
     );
     let ss = t.next()?.split('.').next()?.parse::<i64>().ok()?;
-    // Days from the civil date (Howard Hinnant's algorithm).
+    if !(0..24).contains(&hh) || !(0..60).contains(&mm) || !(0..=60).contains(&ss) {
+        return None;
+    }
+    // Days from the civil date (Howard Hinnant's algorithm); the ranges
+    // checked above keep every step far from overflow.
     let y2 = if m <= 2 { y - 1 } else { y };
     let era = y2.div_euclid(400);
     let yoe = y2 - era * 400;
@@ -607,9 +631,7 @@ fn parse_rfc3339(s: &str) -> Option<std::time::SystemTime> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    u64::try_from(secs)
-        .ok()
-        .map(|s| std::time::UNIX_EPOCH + Duration::from_secs(s))
+    std::time::UNIX_EPOCH.checked_add(Duration::from_secs(u64::try_from(secs).ok()?))
 }
 
 fn bearer_header(token: &str) -> HeaderValue {
@@ -719,6 +741,25 @@ mod tests {
             Some(std::time::UNIX_EPOCH + Duration::from_secs(1_709_294_400))
         );
         assert_eq!(parse_rfc3339("garbage"), None);
+    }
+
+    #[test]
+    fn absurd_token_numbers_do_not_panic() {
+        // Scenario 40: clamped, never an overflow.
+        assert_eq!(
+            token_lifetime(Some(u64::MAX), None),
+            MAX_TOKEN_LIFETIME - EXPIRY_MARGIN
+        );
+        assert_eq!(token_lifetime(Some(0), None), Duration::ZERO);
+        for date in [
+            "9999999-01-01T00:00:00Z",
+            "99999999999999999999-01-01T00:00:00Z",
+            "-9223372036854775808-01-01T00:00:00Z",
+            "2024-13-40T99:99:99Z",
+        ] {
+            assert_eq!(parse_rfc3339(date), None, "{date}");
+            let _ = token_lifetime(Some(u64::MAX), Some(date));
+        }
     }
 }
 

@@ -308,7 +308,8 @@ fn received(range: &str) -> Option<u64> {
     let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
     match (a, b) {
         (0, 0) => Some(0),
-        (0, b) => Some(b + 1),
+        // `0-18446744073709551615` is a lie, not a reason to overflow.
+        (0, b) => b.checked_add(1),
         _ => None,
     }
 }
@@ -433,5 +434,7 @@ mod tests {
         assert_eq!(received("bytes=0-99"), Some(100));
         assert_eq!(received("5-9"), None);
         assert_eq!(received("garbage"), None);
+        assert_eq!(received("0-18446744073709551615"), None);
+        assert_eq!(received("0-99999999999999999999999"), None);
     }
 }
