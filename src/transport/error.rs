@@ -48,9 +48,18 @@ impl RegistryError {
         struct Errors {
             errors: Vec<Diagnostic>,
         }
+        // A registry's words reach a terminal: control characters (escape
+        // sequences) are shown escaped, never raw (scenario 45).
         let diagnostics = serde_json::from_slice::<Errors>(body)
             .map(|e| e.errors)
-            .unwrap_or_default();
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| Diagnostic {
+                code: printable(&d.code),
+                message: printable(&d.message),
+                detail: d.detail,
+            })
+            .collect::<Vec<_>>();
         let body = if diagnostics.is_empty() {
             printable_snippet(body)
         } else {
@@ -204,6 +213,22 @@ pub fn redact_url(url: &Url) -> String {
     u.to_string().replace("%2A%2A%2A", "***")
 }
 
+/// `s` with every control character escaped (`\u{1b}`), safe for a terminal.
+pub fn printable(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_unicode().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn printable_snippet(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let mut s: String = text
@@ -262,6 +287,16 @@ mod tests {
             "{s}"
         );
         assert!(s.contains("_state=***"), "{s}");
+    }
+
+    #[test]
+    fn terminal_escapes_in_registry_words_are_escaped() {
+        let url = Url::parse("http://r/v2/").unwrap();
+        let body = br#"{"errors":[{"code":"DENIED\u001b[2J","message":"go \u001b]0;pwned\u0007 away\r\n"}]}"#;
+        let e = RegistryError::new(Method::GET, &url, StatusCode::FORBIDDEN, body);
+        let shown = e.to_string();
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.contains("DENIED\\u{1b}[2J"), "{shown}");
     }
 
     #[test]
