@@ -16,8 +16,9 @@ SCALE=${SCALE:-1}
 DELAY_MS=${DELAY_MS:-25}
 ensure_packages docker-registry:docker-registry skopeo:skopeo /usr/bin/time:time
 cargo build --release --quiet --bin ocirepl --example bench_fixtures --example latency_proxy
-OCIREPL=$PWD/target/release/ocirepl
-PROXY=$PWD/target/release/examples/latency_proxy
+TARGET_DIR=$(cargo_target_dir)
+OCIREPL=$TARGET_DIR/release/ocirepl
+PROXY=$TARGET_DIR/release/examples/latency_proxy
 
 work=$(mktemp -d)
 pids=()
@@ -32,7 +33,7 @@ export HOME="$work/home" # no auth files, no caches from elsewhere
 mkdir -p "$HOME"
 
 echo "== fixtures (scale 1/$SCALE)" >&2
-target/release/examples/bench_fixtures "$work/fixtures" "$SCALE" >"$work/tags"
+"$TARGET_DIR"/release/examples/bench_fixtures "$work/fixtures" "$SCALE" >"$work/tags"
 src_port=$(free_port)
 start_registry "$work/src" "$src_port"
 SRC=127.0.0.1:$src_port
@@ -131,7 +132,7 @@ WAN=1 run_scenarios "-wan"
 curve=""
 if [ "${CURVE:-1}" = 1 ]; then
   echo "== memory curve: 1 MiB, 256 MiB, 2 GiB layers" >&2
-  target/release/examples/bench_fixtures "$work/curve" curve
+  "$TARGET_DIR"/release/examples/bench_fixtures "$work/curve" curve
   for size in 1m 256m 2g; do
     skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/curve/$size:v1" "docker://$SRC/curve$size:v1" >/dev/null
   done

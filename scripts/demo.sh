@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 ensure_packages docker-registry:docker-registry
 cargo build --release --quiet
-ocirepl=target/release/ocirepl
+ocirepl=$(cargo_target_dir)/release/ocirepl
 
 work=$(mktemp -d)
 trap 'stop_registry "$work/a"; stop_registry "$work/b"; rm -rf "$work"' EXIT

@@ -19,6 +19,13 @@ ensure_packages() {
   fi
 }
 
+# The directory cargo builds into: CARGO_TARGET_DIR (relative or not), a
+# .cargo/config setting, or ./target.
+cargo_target_dir() {
+  cargo metadata --format-version 1 --no-deps |
+    sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'
+}
+
 # Prints a free TCP port on 127.0.0.1.
 free_port() {
   local p
