@@ -39,6 +39,33 @@ pub enum Command {
     /// Multi-arch indexes.
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(after_help = "\
+EXAMPLES:
+  ocirepl completions bash > /etc/bash_completion.d/ocirepl
+  ocirepl completions zsh > \"${fpath[1]}/_ocirepl\"
+  ocirepl completions fish > ~/.config/fish/completions/ocirepl.fish")]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    #[command(after_help = "\
+EXAMPLES:
+  ocirepl man > ocirepl.1 && man ./ocirepl.1
+  ocirepl man --dir /usr/local/share/man/man1")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Write ocirepl.1 and one page per subcommand (ocirepl-copy.1, ...) here
+    /// instead of printing ocirepl.1.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -46,10 +73,21 @@ pub enum IndexCommand {
     /// Assemble a multi-arch index from single-platform images (platform read
     /// from each image's config), copying them into DST's repository first
     /// when they live elsewhere.
+    #[command(after_help = "\
+EXAMPLES:
+  ocirepl index create registry.example.com/app:1.0 \\
+      --from registry.example.com/app:1.0-amd64 --from registry.example.com/app:1.0-arm64
+  ocirepl index create localhost:5000/tool:2 --from oci:./amd64:2 --from oci:./arm64:2 \\
+      --annotation org.opencontainers.image.source=https://example.com/tool")]
     Create(IndexCreateArgs),
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+EXAMPLES:
+  ocirepl inspect docker.io/library/alpine:3.20
+  ocirepl inspect --raw localhost:5000/app@sha256:3f1a... | jq .
+  ocirepl inspect --output json oci:./layout:1.0")]
 pub struct InspectArgs {
     /// The image: [docker://]HOST/REPO[:TAG][@DIGEST] or oci:PATH[:TAG].
     #[arg(value_name = "REF")]
@@ -75,6 +113,10 @@ pub struct InspectArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(after_help = "\
+EXAMPLES:
+  ocirepl tags docker.io/library/alpine
+  ocirepl tags --output json --src-creds robot:$TOKEN registry.example.com/team/app")]
 pub struct TagsArgs {
     /// The repository: [docker://]HOST/REPO or oci:PATH.
     #[arg(value_name = "REPO")]
@@ -123,8 +165,14 @@ pub struct IndexCreateArgs {
     pub authfile: Option<PathBuf>,
 }
 
-fn ocirepl_max_uncompressed() -> u64 {
-    crate::copy::MAX_UNCOMPRESSED_LAYER
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    /// Bars when stderr is a terminal and the output is for people.
+    Auto,
+    /// Bars on stderr whatever it is.
+    Always,
+    /// No bars.
+    Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -168,7 +216,12 @@ A DST without tag takes the source's tag; a source named by digest and a
 DST without tag push by digest only. Loopback registries (localhost,
 127.0.0.0/8, [::1]) are spoken to over plain http.
 
-EXIT CODES: 0 success, 1 the copy failed, 2 usage error.")]
+EXIT CODES: 0 success, 1 the copy failed, 2 usage error.
+
+EXAMPLES:
+  ocirepl copy docker.io/library/alpine:3.20 registry.example.com/mirror/alpine:3.20
+  ocirepl copy --platform linux/amd64,linux/arm64 ghcr.io/acme/app:1.4 localhost:5000/app:1.4
+  ocirepl copy --all-tags --output json quay.io/acme/tool registry.example.com/acme/tool")]
 pub struct CopyArgs {
     /// The image to copy.
     #[arg(value_name = "SRC")]
@@ -221,8 +274,17 @@ pub struct CopyArgs {
 
     /// Largest uncompressed size accepted when a layer is gunzipped for its
     /// diff_id (schema1 conversion); bigger is treated as a decompression bomb.
-    #[arg(long, value_name = "BYTES", default_value_t = ocirepl_max_uncompressed())]
+    #[arg(long, value_name = "BYTES", default_value_t = crate::plan::MAX_UNCOMPRESSED_LAYER)]
     pub max_uncompressed_layer: u64,
+
+    /// Distinct child manifests one image may have (a wider index is refused
+    /// before its children are fetched).
+    #[arg(long, value_name = "N", default_value_t = crate::plan::MAX_INDEX_CHILDREN)]
+    pub max_index_children: usize,
+
+    /// Manifest bytes one image may hold in memory, root and children together.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::plan::MAX_IMAGE_MANIFEST_BYTES)]
+    pub max_image_manifest_bytes: u64,
 
     /// auto: monolithic, chunked after a 413; monolithic: POST then one PUT
     /// with the body; single-post: one POST with the body where the registry
@@ -255,6 +317,11 @@ pub struct CopyArgs {
     /// Report format.
     #[arg(long, value_enum, default_value_t = Output::Human)]
     pub output: Output,
+
+    /// Progress bars on stderr: auto draws them on a terminal unless -q or
+    /// --output json.
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
 }
 
 /// How to reach the source registry.

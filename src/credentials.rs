@@ -42,9 +42,10 @@ pub enum CredentialError {
     },
 }
 
-/// What a user told us about one side of a copy, from flags or environment.
-#[derive(Debug, Clone, Default)]
-pub struct SideFlags {
+/// What a user said about credentials for one side of a copy or one
+/// registry of a sync config; [`resolve`] turns it into credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CredentialSource {
     /// `USER:PASS`
     pub creds: Option<Credentials>,
     /// An OAuth2 refresh token (`--*-registry-token`).
@@ -127,7 +128,7 @@ impl Env {
 /// The credentials for `registry` (`host[:port]`) and `repository`, or
 /// `None` for anonymous access.
 pub fn resolve(
-    flags: &SideFlags,
+    flags: &CredentialSource,
     env: &Env,
     registry: &str,
     repository: &str,

@@ -1,21 +1,30 @@
 //! ocirepl: replicate container images between OCI / Docker registries,
 //! keeping every manifest byte so digests stay identical.
 //!
-//! Layers, top to bottom (dependencies point down only):
-//! `cli`/`app` → `copy` → `store` → `transport`, with the pure data modules
-//! (`reference`, `digest`, `media`, `platform`, `manifest`, `plan`,
-//! `report`) below them all. See `docs/architecture.md`.
+//! Modules in layer order, bottom up; each uses only the layers below it
+//! (`tests/layers.rs` checks this). See `docs/architecture.md`.
 
-pub mod app;
-pub mod cli;
-pub mod copy;
-pub mod credentials;
+// Data: pure types and parsing, no I/O.
+pub mod backoff;
 pub mod digest;
 pub mod manifest;
 pub mod media;
 pub mod plan;
 pub mod platform;
+pub mod progress;
 pub mod reference;
 pub mod report;
-pub mod store;
+
+// Wire: HTTP to one registry, and where credentials come from.
+pub mod credentials;
 pub mod transport;
+
+// Stores: a repository of a registry, or an OCI layout directory.
+pub mod store;
+
+// Engine: copies images between stores.
+pub mod copy;
+
+// Entry: command-line syntax, and commands turned into runs.
+pub mod app;
+pub mod cli;

@@ -53,7 +53,8 @@ fn init_logging(verbose: u8, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::new(level);
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        // Log lines go around progress bars instead of through them.
+        .with_writer(|| ocirepl::app::progress::LogWriter)
         .with_target(false)
         .init();
 }

@@ -1,13 +1,18 @@
-//! The plan: what a command will do, decided before any network I/O.
+//! The plan: what a copy will do, decided before any network I/O.
 //!
 //! Owns the defaults that turn two references into a [`CopyJob`] (a source
 //! without tag means `latest`; a target without tag takes the source's tag,
-//! or goes by digest when the source is by digest). Never opens a
+//! or goes by digest when the source is by digest) and the options a job
+//! carries ([`CopyOptions`]: platforms, mode, format, limits), whether they
+//! came from flags or from a sync config. Pure data: never opens a
 //! connection or a file.
 
+use std::time::Duration;
+
 use crate::digest::Digest;
-use crate::reference::ImageRef;
-use crate::store::ManifestRef;
+use crate::manifest::MAX_MANIFEST_SIZE;
+use crate::platform::Platform;
+use crate::reference::{ImageRef, ManifestRef};
 
 /// How to ask for and shape the source manifest (seed 004's replication modes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -33,6 +38,97 @@ pub enum Format {
     Oci,
 }
 
+/// Which platforms of a multi-arch image travel.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum PlatformSelection {
+    /// The image as it is.
+    #[default]
+    All,
+    /// Only these platforms of an index, in a new index.
+    Only(Vec<Platform>),
+    /// Exactly one image of the index matches; it is pushed as itself.
+    Unwrap(Vec<Platform>),
+}
+
+impl PlatformSelection {
+    /// The platforms asked for (empty for `All`).
+    pub fn platforms(&self) -> &[Platform] {
+        match self {
+            PlatformSelection::All => &[],
+            PlatformSelection::Only(p) | PlatformSelection::Unwrap(p) => p,
+        }
+    }
+}
+
+/// The uncompressed size at which a layer being gunzipped (for its
+/// diff_id) is treated as a decompression bomb. Real layers stay far below;
+/// a gzip stream can expand about 1000-fold.
+pub const MAX_UNCOMPRESSED_LAYER: u64 = 64 * 1024 * 1024 * 1024;
+/// Distinct child manifests one image may have. The widest real indexes
+/// (many platforms, each with an attestation) have a few hundred entries;
+/// 25,000 distinct children each fetched is an attack on the source and on us.
+pub const MAX_INDEX_CHILDREN: usize = 1024;
+/// Manifest bytes one image may hold in memory, root and children together.
+pub const MAX_IMAGE_MANIFEST_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What a copy may read into memory or accept from the source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest manifest read; children are refused by their
+    /// descriptor's size before any request.
+    pub max_manifest_size: u64,
+    /// See [`MAX_UNCOMPRESSED_LAYER`].
+    pub max_uncompressed_layer: u64,
+    /// See [`MAX_INDEX_CHILDREN`].
+    pub max_index_children: usize,
+    /// See [`MAX_IMAGE_MANIFEST_BYTES`].
+    pub max_image_manifest_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_manifest_size: MAX_MANIFEST_SIZE,
+            max_uncompressed_layer: MAX_UNCOMPRESSED_LAYER,
+            max_index_children: MAX_INDEX_CHILDREN,
+            max_image_manifest_bytes: MAX_IMAGE_MANIFEST_BYTES,
+        }
+    }
+}
+
+/// How one image is copied; `Default` is `ocirepl copy` without flags.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CopyOptions {
+    pub platforms: PlatformSelection,
+    pub mode: Mode,
+    pub format: Format,
+    /// Fetch foreign (non-distributable) layers from their URLs and push them.
+    pub include_foreign: bool,
+    pub limits: Limits,
+    /// A deadline for the image, all steps and retries included.
+    pub timeout: Option<Duration>,
+}
+
+impl CopyOptions {
+    /// Options that contradict each other.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        if matches!(self.platforms, PlatformSelection::Unwrap(_))
+            && self.mode == Mode::NormaliseIndex
+        {
+            return Err(PlanError::UnwrapAndNormalise);
+        }
+        Ok(())
+    }
+
+    /// Whether the target gets exactly the source's bytes unless the target
+    /// refuses them (no filter, no unwrap, no normalising, no forced format).
+    pub fn keeps_bytes(&self) -> bool {
+        self.platforms == PlatformSelection::All
+            && self.mode != Mode::NormaliseIndex
+            && self.format == Format::Auto
+    }
+}
+
 /// The tag docker assumes when a reference names none.
 pub const DEFAULT_TAG: &str = "latest";
 
@@ -41,14 +137,13 @@ pub const DEFAULT_TAG: &str = "latest";
 pub struct CopyJob {
     pub source: ImageRef,
     pub target: ImageRef,
-    /// Repository within the source store (empty for a layout).
-    pub src_repo: String,
+    /// The source manifest: by tag or by digest.
     pub src: ManifestRef,
-    pub dst_repo: String,
     /// `None`: push by digest only; no tag moves.
     pub dst_tag: Option<String>,
     /// A digest the target reference named: the result must have it.
     pub dst_digest: Option<Digest>,
+    pub options: CopyOptions,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -57,10 +152,17 @@ pub enum PlanError {
         "{target}: an oci: layout target needs a tag when the source is named by digest (write oci:PATH:TAG)"
     )]
     LayoutNeedsTag { target: String },
+    #[error("--unwrap and --mode normalise-index contradict each other")]
+    UnwrapAndNormalise,
 }
 
 impl CopyJob {
-    pub fn new(source: ImageRef, target: ImageRef) -> Result<CopyJob, PlanError> {
+    pub fn new(
+        source: ImageRef,
+        target: ImageRef,
+        options: CopyOptions,
+    ) -> Result<CopyJob, PlanError> {
+        options.validate()?;
         let src = match (source.digest(), source.tag()) {
             (Some(d), _) => ManifestRef::Digest(d.clone()),
             (None, Some(t)) => ManifestRef::Tag(t.to_string()),
@@ -77,43 +179,35 @@ impl CopyJob {
             });
         }
         Ok(CopyJob {
-            src_repo: repo_of(&source),
-            dst_repo: repo_of(&target),
             dst_digest: target.digest().cloned(),
             source,
             target,
             src,
             dst_tag,
+            options,
         })
     }
 
     /// The source as a user would write it, with the resolved tag.
     pub fn source_display(&self) -> String {
-        display(&self.source, &self.src_repo, Some(&self.src))
+        self.source.at(Some(&self.src))
     }
 
+    /// The target as a user would write it: with its tag, or the digest it names.
     pub fn target_display(&self) -> String {
-        let r = self.dst_tag.clone().map(ManifestRef::Tag);
-        display(&self.target, &self.dst_repo, r.as_ref())
+        match (&self.dst_tag, &self.dst_digest) {
+            (Some(t), _) => self.target.at(Some(&ManifestRef::Tag(t.clone()))),
+            (None, Some(d)) => self.target.at(Some(&ManifestRef::Digest(d.clone()))),
+            (None, None) => self.target.at(None),
+        }
     }
-}
 
-fn repo_of(r: &ImageRef) -> String {
-    match r {
-        ImageRef::Registry(r) => r.repository().to_string(),
-        ImageRef::Layout(_) => String::new(),
-    }
-}
-
-fn display(r: &ImageRef, repo: &str, m: Option<&ManifestRef>) -> String {
-    let base = match r {
-        ImageRef::Registry(reg) => format!("{}/{repo}", reg.registry()),
-        ImageRef::Layout(l) => format!("oci:{}", l.path.display()),
-    };
-    match m {
-        Some(ManifestRef::Tag(t)) => format!("{base}:{t}"),
-        Some(ManifestRef::Digest(d)) => format!("{base}@{d}"),
-        None => base,
+    /// Where the copied root goes: its tag, or by digest.
+    pub fn target_ref(&self, pushed: &Digest) -> ManifestRef {
+        match &self.dst_tag {
+            Some(t) => ManifestRef::Tag(t.clone()),
+            None => ManifestRef::Digest(pushed.clone()),
+        }
     }
 }
 
@@ -122,7 +216,11 @@ mod tests {
     use super::*;
 
     fn job(s: &str, d: &str) -> Result<CopyJob, PlanError> {
-        CopyJob::new(ImageRef::parse(s).unwrap(), ImageRef::parse(d).unwrap())
+        CopyJob::new(
+            ImageRef::parse(s).unwrap(),
+            ImageRef::parse(d).unwrap(),
+            CopyOptions::default(),
+        )
     }
 
     const D: &str = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -138,8 +236,7 @@ mod tests {
         assert_eq!(j.dst_tag.as_deref(), Some("1"));
         let j = job("a.io/x:1", "b.io/y:2").unwrap();
         assert_eq!(j.dst_tag.as_deref(), Some("2"));
-        assert_eq!(j.src_repo, "x");
-        assert_eq!(j.dst_repo, "y");
+        assert_eq!(j.source_display(), "a.io/x:1");
 
         let j = job(&format!("a.io/x@{D}"), "b.io/y").unwrap();
         assert_eq!(j.dst_tag, None);
@@ -153,6 +250,7 @@ mod tests {
         let j = job("a.io/x:1", &format!("b.io/y@{D}")).unwrap();
         assert_eq!(j.dst_tag, None);
         assert!(j.dst_digest.is_some());
+        assert_eq!(j.target_display(), format!("b.io/y@{D}"));
     }
 
     #[test]
@@ -165,5 +263,20 @@ mod tests {
             Err(PlanError::LayoutNeedsTag { .. })
         ));
         assert!(job(&format!("a.io/x@{D}"), "oci:/tmp/b:t").is_ok());
+    }
+
+    #[test]
+    fn unwrap_contradicts_normalise() {
+        let options = CopyOptions {
+            platforms: PlatformSelection::Unwrap(vec![Platform::parse("linux/amd64").unwrap()]),
+            mode: Mode::NormaliseIndex,
+            ..CopyOptions::default()
+        };
+        let r = CopyJob::new(
+            ImageRef::parse("a.io/x").unwrap(),
+            ImageRef::parse("b.io/y").unwrap(),
+            options,
+        );
+        assert_eq!(r, Err(PlanError::UnwrapAndNormalise));
     }
 }

@@ -37,6 +37,22 @@ pub struct Reference {
     digest: Option<Digest>,
 }
 
+/// A manifest is named by a tag or by its digest.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ManifestRef {
+    Tag(String),
+    Digest(Digest),
+}
+
+impl fmt::Display for ManifestRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ManifestRef::Tag(t) => f.write_str(t),
+            ManifestRef::Digest(d) => d.fmt(f),
+        }
+    }
+}
+
 /// An image in an OCI image layout directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutRef {
@@ -94,6 +110,31 @@ impl ImageRef {
         match self {
             ImageRef::Registry(r) => r.digest(),
             ImageRef::Layout(_) => None,
+        }
+    }
+
+    /// The same repository (or layout) with this tag and no digest.
+    pub fn with_tag(&self, tag: &str) -> ImageRef {
+        match self {
+            ImageRef::Registry(r) => ImageRef::Registry(r.with(Some(tag.to_string()), None)),
+            ImageRef::Layout(l) => ImageRef::Layout(LayoutRef {
+                path: l.path.clone(),
+                tag: Some(tag.to_string()),
+            }),
+        }
+    }
+
+    /// The repository as a user writes it (`host/repo`, `oci:PATH`),
+    /// followed by `:TAG` or `@DIGEST` when `at` is given.
+    pub fn at(&self, at: Option<&ManifestRef>) -> String {
+        let base = match self {
+            ImageRef::Registry(r) => r.name(),
+            ImageRef::Layout(l) => format!("oci:{}", l.path.display()),
+        };
+        match at {
+            Some(ManifestRef::Tag(t)) => format!("{base}:{t}"),
+            Some(ManifestRef::Digest(d)) => format!("{base}@{d}"),
+            None => base,
         }
     }
 }

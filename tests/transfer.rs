@@ -192,11 +192,11 @@ fn all_tags_applies_every_reading_flag() {
 /// second mounts what the first uploaded instead of sending it again.
 #[test]
 fn a_run_mounts_from_repositories_it_already_wrote() {
-    use ocirepl::copy::{CopyOptions, Replicator};
-    use ocirepl::plan::CopyJob;
+    use ocirepl::copy::{Replicator, RunSettings, Task};
+    use ocirepl::credentials::Env;
+    use ocirepl::plan::{CopyJob, CopyOptions};
     use ocirepl::reference::ImageRef;
-    use ocirepl::store::registry::RegistryStore;
-    use ocirepl::transport::{Transport, TransportOptions};
+    use ocirepl::store::{Access, Role, Stores};
 
     let a = Registry::start(RegistryConfig::anonymous());
     let b = Registry::start(RegistryConfig::anonymous());
@@ -206,27 +206,24 @@ fn a_run_mounts_from_repositories_it_already_wrote() {
         .build()
         .unwrap();
     let reports = rt.block_on(async {
-        let src = RegistryStore::new(
-            Transport::new(&a.host(), true, TransportOptions::default()).unwrap(),
-            false,
-        );
-        let dst = RegistryStore::new(
-            Transport::new(&b.host(), true, TransportOptions::default()).unwrap(),
-            true,
-        );
-        let job = |to: &str| {
-            CopyJob::new(
-                ImageRef::parse(&a.image("one:t00")).unwrap(),
-                ImageRef::parse(&b.image(to)).unwrap(),
-            )
-            .unwrap()
+        let stores = Stores::new(Env::default());
+        let access = Access::default();
+        let source = ImageRef::parse(&a.image("one:t00")).unwrap();
+        let src = stores.open(&source, &access, Role::Source).unwrap();
+        let task = |to: &str| {
+            let target = ImageRef::parse(&b.image(to)).unwrap();
+            Task {
+                job: CopyJob::new(source.clone(), target.clone(), CopyOptions::default()).unwrap(),
+                src: src.clone(),
+                dst: stores.open(&target, &access, Role::Target).unwrap(),
+            }
         };
-        let jobs = vec![job("first:t00"), job("second:t00")];
-        let options = CopyOptions {
+        let tasks = vec![task("first:t00"), task("second:t00")];
+        let settings = RunSettings {
             jobs: 1,
-            ..CopyOptions::default()
+            ..RunSettings::default()
         };
-        Replicator::new(&src, &dst, options).run_all(&jobs).await
+        Replicator::new(settings).run_all(&tasks).await
     });
     assert_eq!(reports[0].blobs.copied, 4, "{:?}", reports[0]);
     assert_eq!(reports[1].blobs.mounted, 4, "{:?}", reports[1]);

@@ -1,43 +1,83 @@
-//! `ocirepl copy`: two references → a job and options → the Replicator →
-//! a report and an exit code.
+//! `ocirepl copy`: flags → a plan (jobs and options) and settings (how to
+//! reach each side) → one run of the replicator → reports and an exit code.
 
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, Side, UsageError, cache_dir, parse_ref};
+use super::cache::FileCache;
+use super::progress::{self, Bars};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, access, cache_dir, parse_ref};
 use crate::cli::{CopyArgs, FormatArg, ModeArg, Output};
-use crate::copy::{CopyOptions, Replicator};
-use crate::plan::{CopyJob, Format, Mode};
+use crate::copy::{Replicator, RunSettings, Task};
+use crate::credentials::Env;
+use crate::plan::{CopyJob, CopyOptions, Format, Limits, Mode, PlatformSelection};
 use crate::platform::Platform;
+use crate::progress::{Progress, Silent};
 use crate::reference::ImageRef;
 use crate::report::{Action, ImageReport};
+use crate::store::{Access, Role, Store, Stores};
 
 pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let source = parse_ref(&args.source, "SRC")?;
     let target = parse_ref(&args.destination, "DST")?;
-    if args.all_tags {
-        return all_tags(args, source, target, quiet).await;
-    }
-    let job = CopyJob::new(source, target).map_err(|e| UsageError(e.to_string()))?;
     let options = options(&args)?;
-    let (src_side, dst_side) = sides(&args)?;
-    let src = src_side.open(&job.source)?;
-    let dst = dst_side.open(&job.target)?;
-    let report = Replicator::new(src.as_ref(), dst.as_ref(), options)
-        .run(&job)
-        .await;
-    print_report(&report, args.output, quiet)?;
-    Ok(exit_code(&report))
+    let (src_access, dst_access) = accesses(&args)?;
+    // Usage mistakes are found before anything is opened or created.
+    let single = match args.all_tags {
+        true => {
+            check_repositories(&source, &target)?;
+            None
+        }
+        false => Some(
+            CopyJob::new(source.clone(), target.clone(), options.clone())
+                .map_err(|e| UsageError(e.to_string()))?,
+        ),
+    };
+    let stores = Stores::new(Env::from_process());
+    let src = stores.open(&source, &src_access, Role::Source)?;
+    let dst = stores.open(&target, &dst_access, Role::Target)?;
+    let tasks = match single {
+        Some(job) => vec![Task { job, src, dst }],
+        None => all_tags(&source, &target, &options, &src, &dst).await?,
+    };
+    let json = args.output == Output::Json;
+    let bars = progress::wanted(args.progress, quiet, json)
+        .then(|| Arc::new(Bars::new(tasks.len() as u64)));
+    let replicator = Replicator::new(RunSettings {
+        jobs: usize::from(args.jobs),
+        diff_id_cache: Arc::new(FileCache::open(
+            cache_dir().map(|d| d.join("diff-ids.json")),
+        )),
+        progress: match &bars {
+            Some(b) => b.clone() as Arc<dyn Progress>,
+            None => Arc::new(Silent),
+        },
+    });
+    let reports = replicator.run_all(&tasks).await;
+    if let Some(b) = &bars {
+        b.finish();
+    }
+    let print = |line: &str| match &bars {
+        Some(b) => b.println(line),
+        None => eprintln!("{line}"),
+    };
+    let mut worst = ExitCode::from(EXIT_OK);
+    for r in &reports {
+        print_report(r, args.output, quiet, &print)?;
+        if r.action == Action::Failed {
+            worst = exit_code(r);
+        }
+    }
+    if args.all_tags && !quiet && !json {
+        print(&summary(&reports));
+    }
+    Ok(worst)
 }
 
-/// `--all-tags`: every tag of SRC to the same tag in DST, concurrently.
-async fn all_tags(
-    args: CopyArgs,
-    source: ImageRef,
-    target: ImageRef,
-    quiet: bool,
-) -> Result<ExitCode> {
+fn check_repositories(source: &ImageRef, target: &ImageRef) -> Result<()> {
     if source.tag().is_some()
         || source.digest().is_some()
         || target.tag().is_some()
@@ -47,66 +87,52 @@ async fn all_tags(
             UsageError("--all-tags takes repositories, without tag or digest".into()).into(),
         );
     }
-    let options = options(&args)?;
-    let (src_side, dst_side) = sides(&args)?;
-    let src = src_side.open(&source)?;
-    let dst = dst_side.open(&target)?;
-    let repo = match &source {
-        ImageRef::Registry(r) => r.repository().to_string(),
-        ImageRef::Layout(_) => String::new(),
-    };
-    let tags = src
-        .tags(&repo)
-        .await
-        .with_context(|| format!("listing the tags of {source}"))?;
-    let jobs = tags
-        .iter()
-        .map(|t| CopyJob::new(with_tag(&source, t), with_tag(&target, t)))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| UsageError(e.to_string()))?;
-    let reports = Replicator::new(src.as_ref(), dst.as_ref(), options)
-        .run_all(&jobs)
-        .await;
-    let mut worst = ExitCode::from(EXIT_OK);
-    let (mut copied, mut current, mut failed) = (0, 0, 0);
-    for r in &reports {
-        print_report(r, args.output, quiet)?;
-        match r.action {
-            Action::Copied => copied += 1,
-            Action::UpToDate => current += 1,
-            Action::Failed => {
-                failed += 1;
-                worst = exit_code(r);
-            }
-        }
-    }
-    if !quiet && args.output == Output::Human {
-        eprintln!(
-            "{} tags: {copied} copied, {current} up to date, {failed} failed",
-            reports.len()
-        );
-    }
-    Ok(worst)
+    Ok(())
 }
 
-fn with_tag(r: &ImageRef, tag: &str) -> ImageRef {
-    match r {
-        ImageRef::Registry(reference) => {
-            ImageRef::Registry(reference.with(Some(tag.to_string()), None))
-        }
-        ImageRef::Layout(l) => ImageRef::Layout(crate::reference::LayoutRef {
-            path: l.path.clone(),
-            tag: Some(tag.to_string()),
-        }),
-    }
+/// `--all-tags`: every tag of SRC to the same tag in DST.
+async fn all_tags(
+    source: &ImageRef,
+    target: &ImageRef,
+    options: &CopyOptions,
+    src: &Arc<dyn Store>,
+    dst: &Arc<dyn Store>,
+) -> Result<Vec<Task>> {
+    let tags = src
+        .tags()
+        .await
+        .with_context(|| format!("listing the tags of {source}"))?;
+    tags.iter()
+        .map(|t| {
+            let job = CopyJob::new(source.with_tag(t), target.with_tag(t), options.clone())
+                .map_err(|e| UsageError(e.to_string()))?;
+            Ok(Task {
+                job,
+                src: src.clone(),
+                dst: dst.clone(),
+            })
+        })
+        .collect()
+}
+
+fn summary(reports: &[ImageReport]) -> String {
+    let count = |a: Action| reports.iter().filter(|r| r.action == a).count();
+    format!(
+        "{} tags: {} copied, {} up to date, {} failed",
+        reports.len(),
+        count(Action::Copied),
+        count(Action::UpToDate),
+        count(Action::Failed)
+    )
 }
 
 /// Both ends of a copy, as the flags describe them.
-fn sides(args: &CopyArgs) -> Result<(Side, Side)> {
-    let mut src = Side::source(&args.src, args.authfile.as_ref())?;
-    let mut dst = Side::dest(&args.dest, args.authfile.as_ref())?
-        .with_upload(args.upload_mode, args.chunk_size);
-    let read_timeout = Some(std::time::Duration::from_secs(args.read_timeout.max(1)));
+fn accesses(args: &CopyArgs) -> Result<(Access, Access)> {
+    let mut src = access::source(&args.src, args.authfile.as_ref())?;
+    let mut dst = access::dest(&args.dest, args.authfile.as_ref())?;
+    dst.upload_mode = access::upload_mode(args.upload_mode);
+    dst.chunk_size = args.chunk_size;
+    let read_timeout = Some(Duration::from_secs(args.read_timeout.max(1)));
     for side in [&mut src, &mut dst] {
         side.prefer_index = args.mode != ModeArg::Verbatim;
         side.max_manifest_size = args.max_manifest_size;
@@ -116,13 +142,18 @@ fn sides(args: &CopyArgs) -> Result<(Side, Side)> {
 }
 
 /// JSON on stdout for machines; a line on stderr for people (failures always).
-pub(super) fn print_report(report: &ImageReport, output: Output, quiet: bool) -> Result<()> {
+pub(super) fn print_report(
+    report: &ImageReport,
+    output: Output,
+    quiet: bool,
+    print: &dyn Fn(&str),
+) -> Result<()> {
     if output == Output::Json {
         let json = serde_json::to_string(report).context("serialising the report")?;
         println!("{json}");
     }
     if report.action == Action::Failed || (output == Output::Human && !quiet) {
-        eprintln!("{}", report.human());
+        print(&report.human());
     }
     Ok(())
 }
@@ -146,15 +177,12 @@ fn options(args: &CopyArgs) -> Result<CopyOptions> {
         ModeArg::PreferIndex => Mode::PreferIndex,
         ModeArg::NormaliseIndex => Mode::NormaliseIndex,
     };
-    if args.unwrap && mode == Mode::NormaliseIndex {
-        return Err(
-            UsageError("--unwrap and --mode normalise-index contradict each other".into()).into(),
-        );
-    }
-    Ok(CopyOptions {
-        jobs: usize::from(args.jobs),
-        platforms,
-        unwrap: args.unwrap,
+    let options = CopyOptions {
+        platforms: match (platforms.is_empty(), args.unwrap) {
+            (true, _) => PlatformSelection::All,
+            (false, false) => PlatformSelection::Only(platforms),
+            (false, true) => PlatformSelection::Unwrap(platforms),
+        },
         mode,
         format: match args.format {
             FormatArg::Auto => Format::Auto,
@@ -162,9 +190,14 @@ fn options(args: &CopyArgs) -> Result<CopyOptions> {
             FormatArg::Oci => Format::Oci,
         },
         include_foreign: args.include_foreign,
-        max_uncompressed: args.max_uncompressed_layer,
-        diff_id_cache: cache_dir().map(|d| d.join("diff-ids.json")),
-        max_manifest_size: args.max_manifest_size,
-        timeout: args.timeout.map(std::time::Duration::from_secs),
-    })
+        limits: Limits {
+            max_manifest_size: args.max_manifest_size,
+            max_uncompressed_layer: args.max_uncompressed_layer,
+            max_index_children: args.max_index_children,
+            max_image_manifest_bytes: args.max_image_manifest_bytes,
+        },
+        timeout: args.timeout.map(Duration::from_secs),
+    };
+    options.validate().map_err(|e| UsageError(e.to_string()))?;
+    Ok(options)
 }

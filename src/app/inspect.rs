@@ -7,14 +7,15 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::{EXIT_OK, Side, parse_ref};
+use super::{EXIT_OK, access, parse_ref};
 use crate::cli::{InspectArgs, Output, TagsArgs};
-use crate::copy::convert::image_platform;
+use crate::copy::shape::image_platform;
+use crate::credentials::Env;
 use crate::manifest::{Parsed, RawManifest};
 use crate::plan::DEFAULT_TAG;
-use crate::reference::ImageRef;
+use crate::reference::{ImageRef, ManifestRef};
 use crate::report::human_bytes;
-use crate::store::{ManifestRef, Store};
+use crate::store::{Role, Store, Stores};
 
 #[derive(Serialize)]
 struct Entry {
@@ -41,28 +42,20 @@ struct Inspection {
 }
 
 /// Where a reference points inside its store.
-fn locate(r: &ImageRef) -> (String, ManifestRef) {
-    let tag = |t: Option<&str>| ManifestRef::Tag(t.unwrap_or(DEFAULT_TAG).to_string());
-    match r {
-        ImageRef::Registry(reference) => (
-            reference.repository().to_string(),
-            match reference.digest() {
-                Some(d) => ManifestRef::Digest(d.clone()),
-                None => tag(reference.tag()),
-            },
-        ),
-        ImageRef::Layout(l) => (String::new(), tag(l.tag.as_deref())),
+fn locate(r: &ImageRef) -> ManifestRef {
+    match (r.digest(), r.tag()) {
+        (Some(d), _) => ManifestRef::Digest(d.clone()),
+        (None, t) => ManifestRef::Tag(t.unwrap_or(DEFAULT_TAG).to_string()),
     }
 }
 
 pub(super) async fn inspect(args: InspectArgs) -> Result<ExitCode> {
     let r = parse_ref(&args.reference, "REF")?;
-    let mut side = Side::source(&args.src, args.authfile.as_ref())?;
-    side.prefer_index = args.prefer_index;
-    let store = side.open(&r)?;
-    let (repo, at) = locate(&r);
+    let mut access = access::source(&args.src, args.authfile.as_ref())?;
+    access.prefer_index = args.prefer_index;
+    let store = Stores::new(Env::from_process()).open(&r, &access, Role::Source)?;
     let m = store
-        .manifest_get(&repo, &at)
+        .manifest_get(&locate(&r))
         .await
         .with_context(|| format!("reading the manifest of {r}"))?;
     if args.raw {
@@ -71,7 +64,7 @@ pub(super) async fn inspect(args: InspectArgs) -> Result<ExitCode> {
         out.flush().context("writing to stdout")?;
         return Ok(ExitCode::from(EXIT_OK));
     }
-    let info = describe(store.as_ref(), &repo, &r, &m).await?;
+    let info = describe(store.as_ref(), &r, &m).await?;
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&info)?),
         Output::Human => print!("{}", human(&info)),
@@ -79,12 +72,7 @@ pub(super) async fn inspect(args: InspectArgs) -> Result<ExitCode> {
     Ok(ExitCode::from(EXIT_OK))
 }
 
-async fn describe(
-    store: &dyn Store,
-    repo: &str,
-    r: &ImageRef,
-    m: &RawManifest,
-) -> Result<Inspection> {
+async fn describe(store: &dyn Store, r: &ImageRef, m: &RawManifest) -> Result<Inspection> {
     let mut info = Inspection {
         reference: r.to_string(),
         digest: m.digest.to_string(),
@@ -120,7 +108,7 @@ async fn describe(
             info.config = Some(entry(&image.config));
             info.layers = image.layers.iter().map(entry).collect();
             // Only image configs name a platform; artifacts do not.
-            if let Ok(p) = image_platform(store, repo, m).await {
+            if let Ok(p) = image_platform(store, m).await {
                 info.platforms.push(p.to_string());
             }
         }
@@ -184,12 +172,11 @@ fn human(i: &Inspection) -> String {
 
 pub(super) async fn tags(args: TagsArgs) -> Result<ExitCode> {
     let r = parse_ref(&args.repository, "REPO")?;
-    let mut side = Side::source(&args.src, args.authfile.as_ref())?;
-    side.page_size = args.page_size;
-    let store = side.open(&r)?;
-    let (repo, _) = locate(&r);
+    let mut access = access::source(&args.src, args.authfile.as_ref())?;
+    access.page_size = args.page_size;
+    let store = Stores::new(Env::from_process()).open(&r, &access, Role::Source)?;
     let tags = store
-        .tags(&repo)
+        .tags()
         .await
         .with_context(|| format!("listing the tags of {r}"))?;
     match args.output {

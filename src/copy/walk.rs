@@ -1,8 +1,8 @@
 //! The walk: from a root manifest to everything it needs, as data.
 //!
-//! Owns recursion into indexes (depth cap, each digest fetched once,
-//! children verified against their descriptors) and the blob list. Never
-//! writes to the target.
+//! Owns recursion into indexes (depth, width and total-size caps, each
+//! digest fetched once, children verified against their descriptors) and
+//! the blob list. Never writes to the target.
 
 use std::collections::HashSet;
 
@@ -12,7 +12,9 @@ use super::{CopyError, Step};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Parsed, RawManifest};
 use crate::media;
-use crate::store::{Blob, ManifestRef, Store, StoreError};
+use crate::plan::Limits;
+use crate::reference::ManifestRef;
+use crate::store::{Blob, Store, StoreError};
 
 /// Nesting of indexes we follow. Real images nest at most twice (an index of
 /// indexes); a deeper graph is a mistake or an attack.
@@ -35,8 +37,6 @@ impl CopyTree {
     }
 }
 
-/// Walks `root`, fetching child manifests from `src` (concurrently, at most
-/// `jobs` at once).
 /// How to walk.
 pub struct WalkOptions<'a> {
     /// Child manifests fetched at once.
@@ -47,26 +47,21 @@ pub struct WalkOptions<'a> {
     /// Foreign layers become blobs to copy (from their URLs) instead of
     /// being left where they are.
     pub include_foreign: bool,
-    pub max_manifest_size: u64,
+    pub limits: Limits,
 }
 
+/// Walks `root`, fetching child manifests from `src` (at most `jobs` at once).
 pub async fn walk(
     src: &dyn Store,
-    repo: &str,
     root: RawManifest,
     options: WalkOptions<'_>,
 ) -> Result<CopyTree, CopyError> {
-    let WalkOptions {
-        jobs,
-        keep,
-        include_foreign,
-        max_manifest_size,
-    } = options;
     let mut seen: HashSet<Digest> = HashSet::from([root.digest.clone()]);
     let mut blobs = BlobSet {
-        include_foreign,
+        include_foreign: options.include_foreign,
         ..BlobSet::default()
     };
+    let mut budget = Budget::new(&options.limits, root.size());
     let mut levels: Vec<Vec<RawManifest>> = Vec::new();
     let mut frontier = vec![root.clone()];
     for depth in 0.. {
@@ -75,8 +70,10 @@ pub async fn walk(
             match parse(m)? {
                 Parsed::Index(index) => {
                     for child in index.manifests {
-                        let selected = depth > 0 || keep.is_none_or(|k| k.contains(&child.digest));
+                        let selected =
+                            depth > 0 || options.keep.is_none_or(|k| k.contains(&child.digest));
                         if selected && seen.insert(child.digest.clone()) {
+                            budget.admit(&child)?;
                             next.push(child);
                         }
                     }
@@ -89,26 +86,7 @@ pub async fn walk(
                 }
                 Parsed::Schema1(s1) => {
                     for layer in &s1.fs_layers {
-                        if blobs.digests.contains(&layer.blob_sum) {
-                            continue;
-                        }
-                        // Schema1 gives no sizes; the source states them.
-                        let size = src
-                            .blob_head(repo, &layer.blob_sum)
-                            .await
-                            .map_err(|e| CopyError::new(Step::Blob(layer.blob_sum.clone()), e))?
-                            .ok_or_else(|| {
-                                CopyError::new(
-                                    Step::Blob(layer.blob_sum.clone()),
-                                    StoreError::NotFound {
-                                        what: format!(
-                                            "schema1 layer {} in the source",
-                                            layer.blob_sum
-                                        ),
-                                    },
-                                )
-                            })?;
-                        blobs.add(Blob::new(layer.blob_sum.clone(), size));
+                        schema1_layer(src, &mut blobs, &layer.blob_sum).await?;
                     }
                 }
                 Parsed::Opaque => {}
@@ -118,16 +96,15 @@ pub async fn walk(
             break;
         }
         if depth + 1 > MAX_INDEX_DEPTH {
-            return Err(CopyError::new(
+            return Err(CopyError::structure(
                 Step::Walk,
-                StoreError::Protocol(format!(
-                    "indexes nested deeper than {MAX_INDEX_DEPTH} levels"
-                )),
+                format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels"),
             ));
         }
+        let max = options.limits.max_manifest_size;
         let children: Vec<RawManifest> = stream::iter(next)
-            .map(|d| fetch_child(src, repo, d, max_manifest_size))
-            .buffered(jobs.max(1))
+            .map(|d| fetch_child(src, d, max))
+            .buffered(options.jobs.max(1))
             .try_collect()
             .await?;
         levels.push(children.clone());
@@ -141,22 +118,82 @@ pub async fn walk(
     })
 }
 
+/// A schema1 layer: schema1 gives no sizes, so the source states them.
+async fn schema1_layer(
+    src: &dyn Store,
+    blobs: &mut BlobSet,
+    digest: &Digest,
+) -> Result<(), CopyError> {
+    if blobs.digests.contains(digest) {
+        return Ok(());
+    }
+    let step = || Step::Blob(digest.clone());
+    let size = src
+        .blob_head(digest)
+        .await
+        .map_err(|e| CopyError::new(step(), e))?
+        .ok_or_else(|| {
+            CopyError::new(
+                step(),
+                StoreError::NotFound {
+                    what: format!("schema1 layer {digest} in the source"),
+                },
+            )
+        })?;
+    blobs.add(Blob::new(digest.clone(), size));
+    Ok(())
+}
+
+/// How wide an image may be: distinct children and manifest bytes, both
+/// checked from descriptors before anything is fetched.
+struct Budget {
+    children: usize,
+    bytes: u64,
+    limits: Limits,
+}
+
+impl Budget {
+    fn new(limits: &Limits, root_size: u64) -> Budget {
+        Budget {
+            children: 0,
+            bytes: root_size,
+            limits: *limits,
+        }
+    }
+
+    fn admit(&mut self, child: &Descriptor) -> Result<(), CopyError> {
+        self.children += 1;
+        self.bytes = self.bytes.saturating_add(child.size);
+        if self.children > self.limits.max_index_children {
+            return Err(CopyError::structure(
+                Step::Walk,
+                format!(
+                    "the image has more than {} distinct child manifests (--max-index-children)",
+                    self.limits.max_index_children
+                ),
+            ));
+        }
+        if self.bytes > self.limits.max_image_manifest_bytes {
+            return Err(CopyError::structure(
+                Step::Walk,
+                format!(
+                    "the image's manifests add up to more than {} bytes (--max-image-manifest-bytes)",
+                    self.limits.max_image_manifest_bytes
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn parse(m: &RawManifest) -> Result<Parsed, CopyError> {
-    m.parse().map_err(|source| {
-        CopyError::new(
-            Step::Walk,
-            StoreError::Manifest {
-                what: format!("manifest {}", m.digest),
-                source,
-            },
-        )
-    })
+    m.parse()
+        .map_err(|source| CopyError::manifest(Step::Walk, format!("manifest {}", m.digest), source))
 }
 
 /// Fetches a child by digest and holds it to its descriptor.
 pub async fn fetch_child(
     src: &dyn Store,
-    repo: &str,
     d: Descriptor,
     max_manifest_size: u64,
 ) -> Result<RawManifest, CopyError> {
@@ -165,23 +202,23 @@ pub async fn fetch_child(
         return Err(CopyError::new(
             step,
             StoreError::TooLarge {
-                what: format!("{} (descriptor size {})", d.digest, d.size),
+                what: format!("manifest {} (descriptor size {})", d.digest, d.size),
                 limit: max_manifest_size,
             },
         ));
     }
     let m = src
-        .manifest_get(repo, &ManifestRef::Digest(d.digest.clone()))
+        .manifest_get(&ManifestRef::Digest(d.digest.clone()))
         .await
         .map_err(|e| CopyError::new(step.clone(), e))?;
     if m.size() != d.size {
-        return Err(CopyError::new(
+        return Err(CopyError::structure(
             step,
-            StoreError::Protocol(format!(
+            format!(
                 "child manifest is {} bytes, its descriptor says {}",
                 m.size(),
                 d.size
-            )),
+            ),
         ));
     }
     Ok(m)

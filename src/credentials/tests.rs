@@ -53,7 +53,7 @@ fn resolve_in(
     registry: &str,
     repo: &str,
 ) -> Result<Option<Credentials>, CredentialError> {
-    resolve(&SideFlags::default(), env, registry, repo)
+    resolve(&CredentialSource::default(), env, registry, repo)
 }
 
 #[test]
@@ -181,22 +181,22 @@ fn containers_auth_json_beats_docker_config_and_flags_beat_files() {
         resolve_in(&env, "r.io", "a").unwrap(),
         Some(Credentials::basic("podman", "p"))
     );
-    let flags = SideFlags {
+    let flags = CredentialSource {
         creds: Some(Credentials::basic("flag", "f")),
-        ..SideFlags::default()
+        ..CredentialSource::default()
     };
     assert_eq!(
         resolve(&flags, &env, "r.io", "a").unwrap(),
         Some(Credentials::basic("flag", "f"))
     );
-    let anon = SideFlags {
+    let anon = CredentialSource {
         no_creds: true,
-        ..SideFlags::default()
+        ..CredentialSource::default()
     };
     assert_eq!(resolve(&anon, &env, "r.io", "a").unwrap(), None);
-    let token = SideFlags {
+    let token = CredentialSource {
         registry_token: Some("rt".into()),
-        ..SideFlags::default()
+        ..CredentialSource::default()
     };
     assert_eq!(
         resolve(&token, &env, "r.io", "a").unwrap(),
@@ -210,17 +210,17 @@ fn containers_auth_json_beats_docker_config_and_flags_beat_files() {
             b64("explicit:e")
         ),
     );
-    let with_file = SideFlags {
+    let with_file = CredentialSource {
         authfile: Some(explicit),
-        ..SideFlags::default()
+        ..CredentialSource::default()
     };
     assert_eq!(
         resolve(&with_file, &env, "r.io", "a").unwrap(),
         Some(Credentials::basic("explicit", "e"))
     );
-    let missing = SideFlags {
+    let missing = CredentialSource {
         authfile: Some(home.dir.path().join("nope.json")),
-        ..SideFlags::default()
+        ..CredentialSource::default()
     };
     assert!(
         resolve(&missing, &env, "r.io", "a")

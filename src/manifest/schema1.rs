@@ -63,105 +63,15 @@ pub struct Schema1 {
 }
 
 impl Schema1 {
-    /// Parses and validates schema1 bytes (signed or not).
+    /// Parses and validates schema1 bytes: the payload, for a signed one
+    /// (see [`RawManifest::content`]).
     pub fn parse(bytes: &[u8]) -> Result<Schema1, Schema1Error> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Doc {
-            fs_layers: Vec<FsLayer>,
-            history: Vec<History>,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct FsLayer {
-            blob_sum: Digest,
-        }
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct History {
-            v1_compatibility: String,
-        }
-        let doc: Doc =
-            serde_json::from_slice(bytes).map_err(|e| Schema1Error::Json(e.to_string()))?;
-        if doc.fs_layers.len() != doc.history.len() {
-            return Err(Schema1Error::LengthMismatch {
-                layers: doc.fs_layers.len(),
-                history: doc.history.len(),
-            });
-        }
-        if doc.fs_layers.is_empty() {
-            return Err(Schema1Error::Empty);
-        }
-        // Newest first, as in the manifest.
-        let mut entries = Vec::with_capacity(doc.history.len());
-        for (index, (layer, h)) in doc.fs_layers.into_iter().zip(doc.history).enumerate() {
-            let v1: Map<String, Value> =
-                serde_json::from_str(&h.v1_compatibility).map_err(|e| Schema1Error::History {
-                    index,
-                    why: e.to_string(),
-                })?;
-            let id = v1
-                .get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            if id.len() != 64
-                || !id
-                    .bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-            {
-                return Err(Schema1Error::BadId(id));
-            }
-            entries.push(Entry {
-                blob: layer.blob_sum,
-                throwaway: v1
-                    .get("throwaway")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false),
-                v1,
-            });
-        }
-        let id = |e: &Entry| {
-            e.v1.get("id")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let parent = |e: &Entry| {
-            e.v1.get("parent")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let Some(base) = entries.last() else {
-            return Err(Schema1Error::Empty);
-        };
-        if !parent(base).is_empty() {
-            return Err(Schema1Error::BrokenChain {
-                index: entries.len() - 1,
-                expected: String::new(),
-                got: parent(base),
-            });
-        }
-        let mut seen = HashSet::new();
-        let mut last = String::new();
-        for e in &entries {
-            let i = id(e);
-            if i != last && !seen.insert(i.clone()) {
-                return Err(Schema1Error::DuplicateId(i));
-            }
-            last = i;
-        }
+        let mut entries = read_entries(bytes)?;
+        check_chain(&entries)?;
         // Walk from the oldest end so that removals keep the indexes ahead valid.
         for i in (0..entries.len() - 1).rev() {
-            if id(&entries[i]) == id(&entries[i + 1]) {
+            if entries[i].id() == entries[i + 1].id() {
                 entries.remove(i);
-            } else if parent(&entries[i]) != id(&entries[i + 1]) {
-                return Err(Schema1Error::BrokenChain {
-                    index: i,
-                    expected: id(&entries[i + 1]),
-                    got: parent(&entries[i]),
-                });
             }
         }
         entries.reverse();
@@ -228,6 +138,107 @@ impl Schema1 {
             RawManifest::generated(bytes, MediaType::DockerV2S2),
         ))
     }
+}
+
+impl Entry {
+    fn id(&self) -> &str {
+        self.v1.get("id").and_then(Value::as_str).unwrap_or("")
+    }
+
+    fn parent(&self) -> &str {
+        self.v1.get("parent").and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+/// The entries of a schema1 document, newest first as in the manifest,
+/// each with a well-formed v1 ID.
+fn read_entries(bytes: &[u8]) -> Result<Vec<Entry>, Schema1Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Doc {
+        fs_layers: Vec<FsLayer>,
+        history: Vec<History>,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct FsLayer {
+        blob_sum: Digest,
+    }
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct History {
+        v1_compatibility: String,
+    }
+    let doc: Doc = serde_json::from_slice(bytes).map_err(|e| Schema1Error::Json(e.to_string()))?;
+    if doc.fs_layers.len() != doc.history.len() {
+        return Err(Schema1Error::LengthMismatch {
+            layers: doc.fs_layers.len(),
+            history: doc.history.len(),
+        });
+    }
+    if doc.fs_layers.is_empty() {
+        return Err(Schema1Error::Empty);
+    }
+    let mut entries = Vec::with_capacity(doc.history.len());
+    for (index, (layer, h)) in doc.fs_layers.into_iter().zip(doc.history).enumerate() {
+        let v1: Map<String, Value> =
+            serde_json::from_str(&h.v1_compatibility).map_err(|e| Schema1Error::History {
+                index,
+                why: e.to_string(),
+            })?;
+        let entry = Entry {
+            blob: layer.blob_sum,
+            throwaway: v1
+                .get("throwaway")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            v1,
+        };
+        let id = entry.id();
+        if id.len() != 64
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(Schema1Error::BadId(id.to_string()));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// Each entry's parent is the next (older) one, the oldest has none, and
+/// an ID repeats only right next to itself (docker collapses those).
+fn check_chain(entries: &[Entry]) -> Result<(), Schema1Error> {
+    let Some(base) = entries.last() else {
+        return Err(Schema1Error::Empty);
+    };
+    if !base.parent().is_empty() {
+        return Err(Schema1Error::BrokenChain {
+            index: entries.len() - 1,
+            expected: String::new(),
+            got: base.parent().to_string(),
+        });
+    }
+    let mut seen = HashSet::new();
+    let mut last = "";
+    for e in entries {
+        if e.id() != last && !seen.insert(e.id()) {
+            return Err(Schema1Error::DuplicateId(e.id().to_string()));
+        }
+        last = e.id();
+    }
+    for (i, pair) in entries.windows(2).enumerate() {
+        let (newer, older) = (&pair[0], &pair[1]);
+        if newer.id() != older.id() && newer.parent() != older.id() {
+            return Err(Schema1Error::BrokenChain {
+                index: i,
+                expected: older.id().to_string(),
+                got: newer.parent().to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// One schema2 history item from a v1Compatibility entry.

@@ -17,10 +17,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::Mutex;
 use tokio_util::io::ReaderStream;
 
-use super::{Blob, BlobStream, ManifestRef, Store, StoreError, check_manifest_digest};
+use super::{Blob, BlobStream, Location, Store, StoreError, check_manifest_digest};
 use crate::digest::Digest;
 use crate::manifest::{MAX_MANIFEST_SIZE, RawManifest};
 use crate::media::OCI_INDEX;
+use crate::reference::ManifestRef;
 
 /// The annotation that names a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
@@ -34,16 +35,29 @@ pub struct LayoutStore {
 }
 
 impl LayoutStore {
-    /// Opens a layout; with `create`, makes the directory and its skeleton
-    /// when missing (a copy target).
+    /// Opens a layout; with `create` (a copy target), makes the directory
+    /// and its skeleton when missing. A source is never written: one
+    /// without `index.json` simply has no tags.
     pub fn open(root: &Path, create: bool) -> Result<LayoutStore, StoreError> {
+        let store = LayoutStore {
+            root: root.to_path_buf(),
+            index_lock: Mutex::new(()),
+        };
+        if create {
+            store.ensure_target()?;
+        } else if !root.join(LAYOUT_FILE).exists() {
+            return Err(StoreError::NotFound {
+                what: format!("OCI layout {} (no {LAYOUT_FILE} file)", root.display()),
+            });
+        }
+        Ok(store)
+    }
+
+    /// Makes the layout's skeleton where it is missing, for writing.
+    pub fn ensure_target(&self) -> Result<(), StoreError> {
+        let root = &self.root;
         let layout_file = root.join(LAYOUT_FILE);
         if !layout_file.exists() {
-            if !create {
-                return Err(StoreError::NotFound {
-                    what: format!("OCI layout {} (no {LAYOUT_FILE} file)", root.display()),
-                });
-            }
             std::fs::create_dir_all(root).map_err(|e| StoreError::io(root, e))?;
             write_atomic(root, &layout_file, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
         }
@@ -52,10 +66,7 @@ impl LayoutStore {
             let empty = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
             write_atomic(root, &index_file, empty.to_string().as_bytes())?;
         }
-        Ok(LayoutStore {
-            root: root.to_path_buf(),
-            index_lock: Mutex::new(()),
-        })
+        Ok(())
     }
 
     fn blob_path(&self, d: &Digest) -> PathBuf {
@@ -67,7 +78,13 @@ impl LayoutStore {
 
     fn read_index(&self) -> Result<Value, StoreError> {
         let path = self.root.join(INDEX_FILE);
-        let text = std::fs::read(&path).map_err(|e| StoreError::io(&path, e))?;
+        let text = match std::fs::read(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(json!({"schemaVersion": 2, "manifests": []}));
+            }
+            Err(e) => return Err(StoreError::io(&path, e)),
+        };
         let v: Value = serde_json::from_slice(&text)
             .map_err(|e| StoreError::Protocol(format!("{}: invalid JSON: {e}", path.display())))?;
         if !v.get("manifests").is_some_and(Value::is_array) {
@@ -146,18 +163,21 @@ impl Store for LayoutStore {
         format!("layout {}", self.root.display())
     }
 
-    async fn manifest_head(
-        &self,
-        _repo: &str,
-        r: &ManifestRef,
-    ) -> Result<Option<Digest>, StoreError> {
+    fn location(&self) -> Location {
+        Location {
+            place: self.describe(),
+            repository: String::new(),
+        }
+    }
+
+    async fn manifest_head(&self, r: &ManifestRef) -> Result<Option<Digest>, StoreError> {
         match r {
             ManifestRef::Tag(t) => Ok(self.tagged(t)?.map(|(d, _)| d)),
             ManifestRef::Digest(d) => Ok(self.blob_path(d).exists().then(|| d.clone())),
         }
     }
 
-    async fn manifest_get(&self, _repo: &str, r: &ManifestRef) -> Result<RawManifest, StoreError> {
+    async fn manifest_get(&self, r: &ManifestRef) -> Result<RawManifest, StoreError> {
         let what = format!("manifest {}:{r}", self.describe());
         let (digest, media_type) = match r {
             ManifestRef::Tag(t) => self
@@ -192,12 +212,7 @@ impl Store for LayoutStore {
         Ok(m)
     }
 
-    async fn manifest_put(
-        &self,
-        _repo: &str,
-        r: &ManifestRef,
-        m: &RawManifest,
-    ) -> Result<(), StoreError> {
+    async fn manifest_put(&self, r: &ManifestRef, m: &RawManifest) -> Result<(), StoreError> {
         // In a layout the file name is the digest of the bytes as stored,
         // signed schema1 included.
         let file_digest = Digest::of(m.digest.algorithm(), &m.bytes);
@@ -225,7 +240,7 @@ impl Store for LayoutStore {
         write_atomic(&self.root, &self.root.join(INDEX_FILE), &bytes)
     }
 
-    async fn tags(&self, _repo: &str) -> Result<Vec<String>, StoreError> {
+    async fn tags(&self) -> Result<Vec<String>, StoreError> {
         let index = self.read_index()?;
         let mut tags: Vec<String> = index["manifests"]
             .as_array()
@@ -237,7 +252,7 @@ impl Store for LayoutStore {
         Ok(tags)
     }
 
-    async fn blob_head(&self, _repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError> {
+    async fn blob_head(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
         match tokio::fs::metadata(self.blob_path(digest)).await {
             Ok(m) => Ok(Some(m.len())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -245,7 +260,7 @@ impl Store for LayoutStore {
         }
     }
 
-    async fn blob_get(&self, _repo: &str, blob: &Blob) -> Result<BlobStream, StoreError> {
+    async fn blob_get(&self, blob: &Blob) -> Result<BlobStream, StoreError> {
         let path = self.blob_path(&blob.digest);
         let file = match tokio::fs::File::open(&path).await {
             Ok(f) => f,
@@ -261,12 +276,7 @@ impl Store for LayoutStore {
         Ok(stream.boxed())
     }
 
-    async fn blob_put(
-        &self,
-        _repo: &str,
-        blob: &Blob,
-        mut data: BlobStream,
-    ) -> Result<(), StoreError> {
+    async fn blob_put(&self, blob: &Blob, mut data: BlobStream) -> Result<(), StoreError> {
         let Some((dir, path)) = self.new_blob_path(&blob.digest).await? else {
             return Ok(());
         };

@@ -1,13 +1,17 @@
-//! The [`Store`] trait: where images live, as the copy sees them. A store
-//! answers manifest and blob questions for a repository; it hides URLs,
-//! status codes and files.
+//! The [`Store`] trait: one repository where images live, as the copy sees
+//! it (a repository of a registry, or an OCI layout directory). A store
+//! answers manifest and blob questions; it hides URLs, status codes,
+//! credentials and files.
 //!
 //! Owns the contract every implementation keeps: manifests come back as the
 //! exact bytes, verified against the digest asked for (or the registry's
 //! `Docker-Content-Digest`); blobs stream; a blob write either completes
-//! whole or leaves nothing visible. Never decides what to copy.
+//! whole or leaves nothing visible; failures come back sorted by meaning
+//! ([`StoreError`]), so callers branch on kinds, never on status numbers.
+//! Opening stores from plain settings is [`open`]. Never decides what to copy.
 
 pub mod layout;
+pub mod open;
 pub mod registry;
 
 use std::path::PathBuf;
@@ -16,28 +20,16 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::stream::BoxStream;
 
+use crate::credentials::CredentialError;
 use crate::digest::{Digest, IntegrityError};
 use crate::manifest::{ManifestError, RawManifest};
+use crate::reference::ManifestRef;
 use crate::transport::TransportError;
+
+pub use open::{Access, Role, Stores};
 
 /// Blob bytes on their way, in chunks.
 pub type BlobStream = BoxStream<'static, Result<Bytes, StoreError>>;
-
-/// A manifest is named by a tag or by its digest.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum ManifestRef {
-    Tag(String),
-    Digest(Digest),
-}
-
-impl std::fmt::Display for ManifestRef {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ManifestRef::Tag(t) => f.write_str(t),
-            ManifestRef::Digest(d) => d.fmt(f),
-        }
-    }
-}
 
 /// A blob to move: its digest, the size its descriptor promises, and for
 /// a foreign layer the URLs it may be fetched from.
@@ -58,12 +50,53 @@ impl Blob {
     }
 }
 
+/// Where a store's repository lives. Two stores in the same `place` (one
+/// registry, reached the same way) can mount blobs from each other's
+/// repositories instead of copying them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    /// `registry HOST[:PORT]` or `layout PATH`.
+    pub place: String,
+    /// The repository within it (empty for a layout).
+    pub repository: String,
+}
+
+/// Why a target refused a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// It does not (yet) hold a blob or child the manifest references:
+    /// eventual consistency, or a target that lost what it said it had.
+    UnknownBlob,
+    /// It does not take this media type (schema1 on most registries).
+    UnsupportedType,
+    /// It found the manifest itself invalid.
+    Invalid,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The registry, or the way to it, failed in a way not sorted further:
+    /// a status we did not expect, no answer, a refused hop.
     #[error(transparent)]
     Transport(#[from] TransportError),
     #[error("{what} not found")]
     NotFound { what: String },
+    /// Credentials were refused, or the operation is forbidden.
+    #[error("{source}")]
+    Denied {
+        #[source]
+        source: TransportError,
+    },
+    /// The target refused a manifest, for this reason.
+    #[error("{source}")]
+    Rejected {
+        why: Rejection,
+        #[source]
+        source: TransportError,
+    },
+    /// Credentials could not be looked up (an auth file, a helper).
+    #[error(transparent)]
+    Credentials(#[from] CredentialError),
     #[error(transparent)]
     Integrity(#[from] IntegrityError),
     #[error("{what}: {source}")]
@@ -72,7 +105,7 @@ pub enum StoreError {
         #[source]
         source: ManifestError,
     },
-    #[error("manifest {what} is larger than {limit} bytes")]
+    #[error("{what} is larger than {limit} bytes")]
     TooLarge { what: String, limit: u64 },
     #[error("{what} (digest mismatch: expected {expected}, got {actual})")]
     DigestMismatch {
@@ -107,74 +140,54 @@ impl StoreError {
 
     /// Whether trying again (with the source reopened) may succeed: no
     /// answer, a transient status, a token that expired under a streamed
-    /// body, or a body that ended early. Lies (wrong digest, extra bytes)
-    /// and refusals are final.
+    /// body, or a body that ended early. Lies (wrong digest, extra bytes),
+    /// refusals and denials are final.
     pub fn is_transient(&self) -> bool {
         match self {
-            StoreError::Transport(
-                TransportError::Network { .. } | TransportError::Resend { .. },
-            ) => true,
-            StoreError::Transport(TransportError::Status(e)) => {
-                crate::transport::retry::classify_status(e.status)
-                    == crate::transport::retry::Verdict::Retry
-            }
+            StoreError::Transport(t) => t.is_transient(),
             StoreError::Integrity(IntegrityError::TooShort { .. }) => true,
             _ => false,
         }
     }
 
-    /// The registry's error codes, when it gave any.
-    pub fn registry_codes(&self) -> Vec<&str> {
+    /// Why a manifest was refused, when that is what happened.
+    pub fn rejection(&self) -> Option<Rejection> {
         match self {
-            StoreError::Transport(t) => t
-                .registry_error()
-                .map(|e| e.diagnostics.iter().map(|d| d.code.as_str()).collect())
-                .unwrap_or_default(),
-            _ => Vec::new(),
+            StoreError::Rejected { why, .. } => Some(*why),
+            _ => None,
         }
     }
 }
 
-/// A place images live: a registry, or an OCI layout directory.
+/// One repository where images live: a registry's, or an OCI layout.
 #[async_trait]
 pub trait Store: Send + Sync {
     /// `registry 127.0.0.1:5000` or `layout /tmp/x`, for messages.
     fn describe(&self) -> String;
 
-    /// Two stores with the same identity are the same place: blobs can be
-    /// mounted from one repository into another instead of copied.
-    fn identity(&self) -> String {
-        self.describe()
-    }
+    /// Where this repository lives (see [`Location`]).
+    fn location(&self) -> Location;
 
     /// The digest a reference currently names, or `None` when absent. For a
     /// registry this is one HEAD.
-    async fn manifest_head(
-        &self,
-        repo: &str,
-        r: &ManifestRef,
-    ) -> Result<Option<Digest>, StoreError>;
+    async fn manifest_head(&self, r: &ManifestRef) -> Result<Option<Digest>, StoreError>;
 
     /// The manifest's exact bytes, verified against the digest asked for or
     /// the one the store states.
-    async fn manifest_get(&self, repo: &str, r: &ManifestRef) -> Result<RawManifest, StoreError>;
+    async fn manifest_get(&self, r: &ManifestRef) -> Result<RawManifest, StoreError>;
 
     /// Stores the bytes under `r`: by digest (a child, or a digest-only push)
     /// or by tag (which moves the tag).
-    async fn manifest_put(
-        &self,
-        repo: &str,
-        r: &ManifestRef,
-        m: &RawManifest,
-    ) -> Result<(), StoreError>;
+    async fn manifest_put(&self, r: &ManifestRef, m: &RawManifest) -> Result<(), StoreError>;
 
     /// The size of a blob that exists, or `None`.
-    async fn blob_head(&self, repo: &str, digest: &Digest) -> Result<Option<u64>, StoreError>;
+    async fn blob_head(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
 
-    /// Links a blob that exists in repository `from` of this same store into
-    /// `repo` without moving its bytes. `Ok(false)`: not mounted, upload it.
-    async fn blob_mount(&self, repo: &str, from: &str, blob: &Blob) -> Result<bool, StoreError> {
-        let _ = (repo, from, blob);
+    /// Links a blob that exists in repository `from` of the same place
+    /// into this repository without moving its bytes. `Ok(false)`: not
+    /// mounted, upload it.
+    async fn blob_mount(&self, from: &str, blob: &Blob) -> Result<bool, StoreError> {
+        let _ = (from, blob);
         Ok(false)
     }
 
@@ -189,14 +202,14 @@ pub trait Store: Send + Sync {
     }
 
     /// A blob's bytes. Callers verify them (see `digest::verify_stream`).
-    async fn blob_get(&self, repo: &str, blob: &Blob) -> Result<BlobStream, StoreError>;
-
-    /// Every tag of a repository, in the store's order.
-    async fn tags(&self, repo: &str) -> Result<Vec<String>, StoreError>;
+    async fn blob_get(&self, blob: &Blob) -> Result<BlobStream, StoreError>;
 
     /// Writes a blob from a stream. A stream that fails, or bytes that do not
     /// match the digest, leave no blob behind.
-    async fn blob_put(&self, repo: &str, blob: &Blob, data: BlobStream) -> Result<(), StoreError>;
+    async fn blob_put(&self, blob: &Blob, data: BlobStream) -> Result<(), StoreError>;
+
+    /// Every tag of the repository, in the store's order.
+    async fn tags(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Checks fetched manifest bytes against the digest the caller expects.

@@ -145,6 +145,18 @@ impl TransportError {
         }
     }
 
+    /// Whether the same request (its body reopened) may succeed later: no
+    /// answer, a body to send again, or a transient status.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            TransportError::Network { .. } | TransportError::Resend { .. } => true,
+            TransportError::Status(e) => {
+                super::retry::classify_status(e.status) == super::retry::Verdict::Retry
+            }
+            _ => false,
+        }
+    }
+
     pub fn registry_error(&self) -> Option<&RegistryError> {
         match self {
             TransportError::Status(e) => Some(e),

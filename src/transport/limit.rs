@@ -65,6 +65,15 @@ impl AdaptiveLimit {
         self.current.load(Ordering::Relaxed)
     }
 
+    /// Adjusts the limit to an answer: halved on 429, grown back on success.
+    pub fn observe(&self, status: reqwest::StatusCode) {
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            self.too_many();
+        } else if !status.is_server_error() {
+            self.success();
+        }
+    }
+
     /// The registry said "too many requests": halve the limit (not below 1).
     pub fn too_many(&self) {
         let cur = self.current.load(Ordering::Relaxed);

@@ -127,6 +127,16 @@ pub struct Response {
 }
 
 impl Response {
+    fn new(method: Method, inner: reqwest::Response) -> Response {
+        Response {
+            status: inner.status(),
+            headers: inner.headers().clone(),
+            method,
+            url: inner.url().clone(),
+            inner,
+        }
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
@@ -291,6 +301,7 @@ impl Transport {
     /// failures when the body can be sent again. Returns the final response
     /// whatever its status (but never a 401).
     pub async fn send(&self, mut req: Request) -> Result<Response, TransportError> {
+        // A streamed body goes out once; bytes can be sent again.
         let mut stream_body = match std::mem::replace(&mut req.body, Body::Empty) {
             Body::Stream(s) => Some(s),
             other => {
@@ -312,83 +323,37 @@ impl Transport {
                 None
             };
             let had_header = authorization.is_some();
-            let mut builder = self
-                .client
-                .request(req.method.clone(), req.url.clone())
-                .headers(req.headers.clone());
-            if let Some(h) = authorization {
-                builder = builder.header(AUTHORIZATION, h);
-            }
-            builder = match (&req.body, stream_body.take()) {
-                (_, Some(stream)) => builder.body(stream),
-                (Body::Bytes(b), None) => builder.body(b.clone()),
-                _ => builder,
-            };
-            let slot = self.limit.acquire().await;
-            let result = builder.send().await;
-            drop(slot);
-            let resp = match result {
+            let resp = match self.dispatch(&req, stream_body.take(), authorization).await {
                 Ok(r) => r,
-                Err(e) if e.is_redirect() => {
-                    // A refused hop or a loop: deterministic, never retried.
-                    return Err(TransportError::Refused {
-                        url: redact_url(&req.url),
-                        why: error::describe_reqwest(&e),
-                    });
-                }
                 Err(e) => {
-                    if self.fall_back_to_http(&mut req.url, &e).await {
-                        if !replayable {
-                            return Err(TransportError::network(&req.method, &req.url, &e));
-                        }
-                        continue;
-                    }
-                    match self.retry.delay(attempt, None) {
-                        Some(wait) if replayable && req.retry => {
-                            tracing::debug!(method = %req.method, url = %redact_url(&req.url), attempt, "retrying after network error: {}", error::describe_reqwest(&e));
-                            tokio::time::sleep(wait).await;
-                            continue;
-                        }
-                        _ => return Err(TransportError::network(&req.method, &req.url, &e)),
-                    }
+                    self.after_failure(&mut req, e, replayable, attempt).await?;
+                    continue;
                 }
             };
             let status = resp.status();
-            tracing::debug!(method = %req.method, url = %redact_url(resp.url()), status = status.as_u16(), "response");
-            if status == StatusCode::TOO_MANY_REQUESTS {
-                self.limit.too_many();
-            } else if !status.is_server_error() {
-                self.limit.success();
-            }
+            self.limit.observe(status);
             if status == StatusCode::UNAUTHORIZED {
-                // A 401 from another origin (a redirect target, an upload
-                // Location elsewhere) gets nothing of ours.
-                // Judged by the URL that answered, not the one we asked.
                 let answered_by_registry = resp.url().origin() == self.base.read().await.origin();
-                if !own_origin || !answered_by_registry || auth_retried {
-                    return Err(self.auth.refused().await);
-                }
-                match self
-                    .auth
-                    .on_unauthorized(resp.headers(), &req.scopes, had_header)
-                    .await?
-                {
-                    auth::Unauthorized::GiveUp => return Err(self.auth.refused().await),
-                    auth::Unauthorized::Retry(scopes) if replayable => {
-                        req.scopes = scopes;
-                        auth_retried = true;
-                        attempt -= 1;
-                        continue;
-                    }
+                let scopes = self
+                    .after_401(
+                        &resp,
+                        &req,
+                        own_origin && answered_by_registry && !auth_retried,
+                        had_header,
+                    )
+                    .await?;
+                if !replayable {
                     // The body is spent: the caller must reopen its source.
-                    auth::Unauthorized::Retry(_) => {
-                        return Err(TransportError::Resend {
-                            method: req.method.clone(),
-                            url: redact_url(&req.url),
-                            why: "401 after the token expired".into(),
-                        });
-                    }
+                    return Err(TransportError::Resend {
+                        method: req.method.clone(),
+                        url: redact_url(&req.url),
+                        why: "401 after the token expired".into(),
+                    });
                 }
+                req.scopes = scopes;
+                auth_retried = true;
+                attempt -= 1;
+                continue;
             }
             if classify_status(status) == Verdict::Retry
                 && replayable
@@ -399,13 +364,88 @@ impl Transport {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            return Ok(Response {
-                status,
-                headers: resp.headers().clone(),
-                method: req.method.clone(),
-                url: resp.url().clone(),
-                inner: resp,
+            return Ok(Response::new(req.method.clone(), resp));
+        }
+    }
+
+    /// One attempt on the wire, holding a slot of the request limiter.
+    async fn dispatch(
+        &self,
+        req: &Request,
+        stream_body: Option<reqwest::Body>,
+        authorization: Option<HeaderValue>,
+    ) -> Result<reqwest::Response, reqwest::Error> {
+        let mut builder = self
+            .client
+            .request(req.method.clone(), req.url.clone())
+            .headers(req.headers.clone());
+        if let Some(h) = authorization {
+            builder = builder.header(AUTHORIZATION, h);
+        }
+        builder = match (&req.body, stream_body) {
+            (_, Some(stream)) => builder.body(stream),
+            (Body::Bytes(b), None) => builder.body(b.clone()),
+            _ => builder,
+        };
+        let _slot = self.limit.acquire().await;
+        builder.send().await
+    }
+
+    /// After an attempt got no answer: `Ok(())` to try again (after a
+    /// backoff, or over plain http for an insecure registry), or the error.
+    async fn after_failure(
+        &self,
+        req: &mut Request,
+        e: reqwest::Error,
+        replayable: bool,
+        attempt: u32,
+    ) -> Result<(), TransportError> {
+        if e.is_redirect() {
+            // A refused hop or a loop: deterministic, never retried.
+            return Err(TransportError::Refused {
+                url: redact_url(&req.url),
+                why: error::describe_reqwest(&e),
             });
+        }
+        if self.fall_back_to_http(&mut req.url, &e).await {
+            return if replayable {
+                Ok(())
+            } else {
+                Err(TransportError::network(&req.method, &req.url, &e))
+            };
+        }
+        match self.retry.delay(attempt, None) {
+            Some(wait) if replayable && req.retry => {
+                tracing::debug!(method = %req.method, url = %redact_url(&req.url), attempt, "retrying after network error: {}", error::describe_reqwest(&e));
+                tokio::time::sleep(wait).await;
+                Ok(())
+            }
+            _ => Err(TransportError::network(&req.method, &req.url, &e)),
+        }
+    }
+
+    /// After a 401: the scopes to send the request again with, or the auth
+    /// error. `may_retry` is false when the 401 came from another origin
+    /// (a redirect target, an upload Location elsewhere: it gets nothing of
+    /// ours), when the request was not ours to authenticate, or when a
+    /// retry already happened (no auth loops).
+    async fn after_401(
+        &self,
+        resp: &reqwest::Response,
+        req: &Request,
+        may_retry: bool,
+        had_header: bool,
+    ) -> Result<Vec<String>, TransportError> {
+        if !may_retry {
+            return Err(self.auth.refused().await);
+        }
+        match self
+            .auth
+            .on_unauthorized(resp.headers(), &req.scopes, had_header)
+            .await?
+        {
+            auth::Unauthorized::GiveUp => Err(self.auth.refused().await),
+            auth::Unauthorized::Retry(scopes) => Ok(scopes),
         }
     }
 

@@ -11,25 +11,29 @@ use std::time::{Duration, SystemTime};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 
+use crate::backoff::Backoff;
+
 /// The longest we wait because a server said so. A `Retry-After: 86400`
 /// would stall a copy for a day; past this we fail instead of sleeping.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
-/// Retry tuning; `Default` is what the CLI uses unless told otherwise.
+/// The transport's retry policy: one request, resent after a transient
+/// status or a lost connection when its body can be sent again. 4
+/// attempts, 200 ms doubling to at most 10 s, `Retry-After` honoured up to
+/// [`MAX_RETRY_AFTER`].
 #[derive(Debug, Clone)]
 pub struct RetryPolicy {
-    /// Attempts in all, the first included.
-    pub attempts: u32,
-    pub base_delay: Duration,
-    pub max_delay: Duration,
+    pub backoff: Backoff,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
-            attempts: 4,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
+            backoff: Backoff {
+                attempts: 4,
+                base_delay: Duration::from_millis(200),
+                max_delay: Duration::from_secs(10),
+            },
         }
     }
 }
@@ -58,20 +62,13 @@ impl RetryPolicy {
     /// `Retry-After` when the server sent one. `None` means give up: the
     /// attempts are spent, or the server asked for longer than we wait.
     pub fn delay(&self, attempt: u32, headers: Option<&HeaderMap>) -> Option<Duration> {
-        if attempt >= self.attempts {
+        if attempt >= self.backoff.attempts {
             return None;
         }
         if let Some(wait) = headers.and_then(retry_after) {
             return (wait <= MAX_RETRY_AFTER).then_some(wait);
         }
-        let exp = self
-            .base_delay
-            .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)));
-        let capped = exp.min(self.max_delay);
-        // Full jitter on the upper half: spreads clients out, never waits less
-        // than half the schedule.
-        let half = capped / 2;
-        Some(half + half.mul_f64(fastrand::f64()))
+        self.backoff.delay(attempt)
     }
 }
 
@@ -104,22 +101,6 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy {
-            attempts: 10,
-            base_delay: Duration::from_millis(100),
-            max_delay: Duration::from_secs(1),
-        };
-        for attempt in 1..10 {
-            let d = p.delay(attempt, None).unwrap();
-            let full =
-                Duration::from_millis(100 * 2u64.pow(attempt - 1)).min(Duration::from_secs(1));
-            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
-        }
-        assert_eq!(p.delay(10, None), None);
-    }
-
-    #[test]
     fn retry_after_seconds_date_and_cap() {
         let p = RetryPolicy::default();
         let mut h = HeaderMap::new();
@@ -135,6 +116,6 @@ mod tests {
             "{d:?}"
         );
         h.insert(RETRY_AFTER, HeaderValue::from_static("garbage"));
-        assert!(p.delay(1, Some(&h)).unwrap() <= p.base_delay);
+        assert!(p.delay(1, Some(&h)).unwrap() <= p.backoff.base_delay);
     }
 }

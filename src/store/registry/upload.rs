@@ -17,8 +17,10 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 use super::DOCKER_CONTENT_DIGEST;
+use super::errors::sorted;
 use crate::digest::Digest;
 use crate::store::{Blob, BlobStream, StoreError};
+use crate::transport::retry::{RetryPolicy, Verdict, classify_status};
 use crate::transport::{Body, Request, Transport, TransportError};
 
 /// How blobs are sent.
@@ -37,6 +39,10 @@ pub enum UploadMode {
 pub const DEFAULT_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
 /// Times a chunk is resynchronised and resent before the upload gives up.
 const CHUNK_ATTEMPTS: u32 = 4;
+/// The largest chunk we hold in memory, whatever a registry's
+/// `OCI-Chunk-Min-Length` asks: a registry demanding more gets chunks of
+/// this size (and may refuse them) rather than a whole layer in memory.
+pub const MAX_CHUNK_SIZE: u64 = 128 * 1024 * 1024;
 
 /// The upload cannot continue where it is; the caller reopens the source.
 pub(super) fn resend(t: &Transport, method: Method, why: &str) -> StoreError {
@@ -135,7 +141,7 @@ pub(super) async fn single_post(
             }
             Ok(false)
         }
-        _ => Err(resp.into_error().await.into()),
+        _ => Err(sorted(resp.into_error().await)),
     }
 }
 
@@ -156,7 +162,7 @@ pub(super) async fn chunked(
         Some(s) => (s, 0),
         None => open_session(t, repo, scopes).await?,
     };
-    let chunk = chunk_size.max(min_chunk).max(1) as usize;
+    let chunk = chunk_size.max(min_chunk).clamp(1, MAX_CHUNK_SIZE) as usize;
     let mut offset: u64 = 0;
     // Source chunks rarely align with ours: what overshoots one PATCH starts
     // the next, so every PATCH but the last is exactly `chunk` bytes.
@@ -246,13 +252,10 @@ async fn send_chunk(
                 // The session expired: what came before this chunk is gone.
                 return Err(resend(t, Method::PATCH, "upload session expired"));
             }
-            Ok(resp)
-                if crate::transport::retry::classify_status(resp.status)
-                    == crate::transport::retry::Verdict::Retry =>
-            {
+            Ok(resp) if classify_status(resp.status) == Verdict::Retry => {
                 // A transient answer: the registry may hold part of the chunk or
                 // none of it; the session says which.
-                let wait = crate::transport::retry::RetryPolicy::default()
+                let wait = RetryPolicy::default()
                     .delay(1, Some(&resp.headers))
                     .unwrap_or_default();
                 tokio::time::sleep(wait).await;
@@ -260,7 +263,7 @@ async fn send_chunk(
                 session = next;
                 got
             }
-            Ok(resp) => return Err(resp.into_error().await.into()),
+            Ok(resp) => return Err(sorted(resp.into_error().await)),
             Err(TransportError::Network { .. }) => {
                 let (next, got) = status(t, scopes, &session).await?;
                 session = next;
@@ -298,7 +301,7 @@ async fn status(
             Ok((resp.location().unwrap_or_else(|_| session.clone()), got))
         }
         StatusCode::NOT_FOUND => Err(resend(t, Method::PATCH, "upload session expired")),
-        _ => Err(resp.into_error().await.into()),
+        _ => Err(sorted(resp.into_error().await)),
     }
 }
 
@@ -323,9 +326,9 @@ async fn open_session(
 ) -> Result<(Url, u64), StoreError> {
     let url = t.url(&format!("/v2/{repo}/blobs/uploads/")).await;
     let req = Request::new(Method::POST, url, scopes.to_vec()).header(CONTENT_LENGTH, "0");
-    let resp = t.send(req).await?;
+    let resp = t.send(req).await.map_err(sorted)?;
     if resp.status != StatusCode::ACCEPTED {
-        return Err(resp.into_error().await.into());
+        return Err(sorted(resp.into_error().await));
     }
     let min = resp
         .header("oci-chunk-min-length")
@@ -358,7 +361,7 @@ async fn finish(
     if resp.status != StatusCode::CREATED {
         let err = resp.into_error().await;
         cancel(t, session, scopes).await;
-        return Err(err.into());
+        return Err(sorted(err));
     }
     check_stated_digest(resp.header(DOCKER_CONTENT_DIGEST), &blob.digest)
 }
@@ -384,14 +387,14 @@ pub(super) async fn mount(
         .append_pair("mount", &blob.digest.to_string())
         .append_pair("from", from);
     let req = Request::new(Method::POST, url, scopes.to_vec()).header(CONTENT_LENGTH, "0");
-    let resp = t.send(req).await?;
+    let resp = t.send(req).await.map_err(sorted)?;
     match resp.status {
         StatusCode::CREATED => {
             check_stated_digest(resp.header(DOCKER_CONTENT_DIGEST), &blob.digest)?;
             Ok(Mount::Mounted)
         }
         StatusCode::ACCEPTED => Ok(Mount::Refused(resp.location()?)),
-        _ => Err(resp.into_error().await.into()),
+        _ => Err(sorted(resp.into_error().await)),
     }
 }
 

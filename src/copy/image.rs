@@ -1,0 +1,258 @@
+//! One image's copy as named steps: resolve → select → blobs → push.
+//!
+//! Owns the decisions between the steps: up to date after one HEAD per
+//! side; a rewritten root already in place; the digest a target pinned.
+//! Each step is a function that reads in one sitting; the streaming and
+//! pushing live in `blobs`, `push` and `schema1`.
+
+use std::collections::HashSet;
+
+use super::blobs::{self, BlobStats, Trust};
+use super::diff_ids::DiffIds;
+use super::platforms::{self, RootChoice};
+use super::shape::{self, Shaped};
+use super::walk::{self, WalkOptions};
+use super::{CopyError, Replicator, Step, push};
+use crate::digest::Digest;
+use crate::manifest::schema1::Schema1;
+use crate::media::Kind;
+use crate::plan::CopyJob;
+use crate::reference::ManifestRef;
+use crate::report::Action;
+use crate::store::{Blob, Location, Store, StoreError};
+
+/// One image in flight: the run it belongs to, the job, both ends.
+pub(super) struct Image<'a> {
+    pub run: &'a Replicator,
+    pub job: &'a CopyJob,
+    pub src: &'a dyn Store,
+    pub dst: &'a dyn Store,
+    pub src_at: Location,
+    pub dst_at: Location,
+    pub stats: &'a BlobStats,
+}
+
+impl<'a> Image<'a> {
+    pub fn new(
+        run: &'a Replicator,
+        job: &'a CopyJob,
+        src: &'a dyn Store,
+        dst: &'a dyn Store,
+        stats: &'a BlobStats,
+    ) -> Image<'a> {
+        Image {
+            run,
+            job,
+            src,
+            dst,
+            src_at: src.location(),
+            dst_at: dst.location(),
+            stats,
+        }
+    }
+
+    pub fn jobs(&self) -> usize {
+        self.run.jobs()
+    }
+}
+
+/// What a successful copy did.
+pub(super) struct Outcome {
+    pub action: Action,
+    pub source_digest: Digest,
+    pub target_digest: Digest,
+    pub manifests_pushed: u64,
+    /// Why the target digest differs from the source's (or what it came from).
+    pub reason: Option<String>,
+}
+
+impl Outcome {
+    fn up_to_date(source: Digest, target: Digest, reason: Option<String>) -> Outcome {
+        Outcome {
+            action: Action::UpToDate,
+            source_digest: source,
+            target_digest: target,
+            manifests_pushed: 0,
+            reason,
+        }
+    }
+}
+
+/// Step 1: the source digest, and what the target holds now.
+pub(super) struct Resolved {
+    pub source_digest: Digest,
+    /// What the target tag names now, when that can decide anything.
+    pub current: Option<Digest>,
+}
+
+/// Step 2: what will be pushed.
+pub(super) struct Selected {
+    /// The source digest of what is pushed (the child, when unwrapped).
+    pub source_digest: Digest,
+    pub shaped: Shaped,
+    /// Every blob of the selected tree, each once.
+    pub blobs: Vec<Blob>,
+    pub schema1: Option<Schema1>,
+    pub target_ref: ManifestRef,
+}
+
+pub(super) async fn copy_image(img: &Image<'_>) -> Result<Outcome, CopyError> {
+    let resolved = resolve(img).await?;
+    let options = &img.job.options;
+    if options.keeps_bytes() && resolved.current.as_ref() == Some(&resolved.source_digest) {
+        let d = resolved.source_digest;
+        return Ok(Outcome::up_to_date(d.clone(), d, None));
+    }
+    let selected = select(img, &resolved).await?;
+    if let Some(done) = already_there(img, &resolved, &selected).await? {
+        return Ok(done);
+    }
+    let diff_ids = selected.schema1.as_ref().map(|s1| {
+        DiffIds::new(
+            s1.layers().iter().map(|e| e.blob.clone()).collect(),
+            img.run.settings.diff_id_cache.as_ref(),
+            options.limits.max_uncompressed_layer,
+        )
+    });
+    blobs::copy_blobs(img, &selected.blobs, diff_ids.as_ref(), Trust::Head).await?;
+    if let Some(d) = &diff_ids {
+        d.save();
+    }
+    push::push_all(img, &selected, diff_ids.as_ref()).await
+}
+
+/// The source digest (one HEAD for a tag) and, when it can decide
+/// anything, what the target names now (one HEAD): an unchanged image
+/// costs exactly these.
+async fn resolve(img: &Image<'_>) -> Result<Resolved, CopyError> {
+    let job = img.job;
+    let source_digest = match &job.src {
+        ManifestRef::Digest(d) => d.clone(),
+        tag => img
+            .src
+            .manifest_head(tag)
+            .await
+            .map_err(|e| CopyError::new(Step::ReadSource, e))?
+            .ok_or_else(|| {
+                CopyError::new(
+                    Step::ReadSource,
+                    StoreError::NotFound {
+                        what: format!("manifest {}", job.source_display()),
+                    },
+                )
+            })?,
+    };
+    // For a copy that keeps the bytes (up to date already?), or a tag a
+    // rewritten root may already carry. A rewritten root pushed by digest
+    // is checked once its digest is known.
+    let current = if job.options.keeps_bytes() || job.dst_tag.is_some() {
+        img.dst
+            .manifest_head(&job.target_ref(&source_digest))
+            .await
+            .map_err(|e| CopyError::new(Step::CheckTarget, e))?
+    } else {
+        None
+    };
+    Ok(Resolved {
+        source_digest,
+        current,
+    })
+}
+
+/// Reads the root, applies the platform selection, walks what it keeps and
+/// shapes it as the plan says.
+async fn select(img: &Image<'_>, resolved: &Resolved) -> Result<Selected, CopyError> {
+    let options = &img.job.options;
+    let mut source_digest = resolved.source_digest.clone();
+    let mut root = img
+        .src
+        .manifest_get(&ManifestRef::Digest(source_digest.clone()))
+        .await
+        .map_err(|e| CopyError::new(Step::ReadSource, e))?;
+    let choice = platforms::choose(&root, &options.platforms)?;
+    let mut reason = None;
+    if let RootChoice::Unwrap(child) = &choice {
+        root = walk::fetch_child(img.src, child.clone(), options.limits.max_manifest_size).await?;
+        reason = Some(format!("unwrapped from index {source_digest}"));
+        source_digest = root.digest.clone();
+    }
+    let keep: Option<HashSet<Digest>> = match &choice {
+        RootChoice::Filter(sel) => Some(sel.kept.iter().map(|d| d.digest.clone()).collect()),
+        _ => None,
+    };
+    let walk_options = WalkOptions {
+        jobs: img.jobs(),
+        keep: keep.as_ref(),
+        include_foreign: options.include_foreign,
+        limits: options.limits,
+    };
+    let tree = walk::walk(img.src, root, walk_options).await?;
+    tracing::info!(
+        source = %img.job.source_display(),
+        children = tree.child_count(),
+        blobs = tree.blobs.len(),
+        "walked"
+    );
+    let blobs = tree.blobs.clone();
+    let mut shaped = shape::shape(img.src, tree, &choice, options).await?;
+    if reason.is_some() {
+        shaped.reason = reason;
+    }
+    check_pin(img.job, &shaped)?;
+    let schema1 = match shaped.root.media_type.kind() {
+        Kind::Schema1 => Some(
+            Schema1::parse(shaped.root.content()).map_err(|e| CopyError::new(Step::Convert, e))?,
+        ),
+        _ => None,
+    };
+    Ok(Selected {
+        target_ref: img.job.target_ref(&shaped.root.digest),
+        source_digest,
+        shaped,
+        blobs,
+        schema1,
+    })
+}
+
+/// A target that names a digest gets exactly that digest, or nothing.
+fn check_pin(job: &CopyJob, shaped: &Shaped) -> Result<(), CopyError> {
+    match &job.dst_digest {
+        Some(want) if want != &shaped.root.digest => Err(CopyError::structure(
+            Step::CheckTarget,
+            format!(
+                "the target names digest {want}, but the copy would push {}",
+                shaped.root.digest
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A rewritten root (filtered, wrapped, converted) that the target already
+/// holds under the target reference: up to date, at one more HEAD at most.
+async fn already_there(
+    img: &Image<'_>,
+    resolved: &Resolved,
+    sel: &Selected,
+) -> Result<Option<Outcome>, CopyError> {
+    if sel.schema1.is_some() || img.job.options.keeps_bytes() {
+        return Ok(None);
+    }
+    let current = match &sel.target_ref {
+        ManifestRef::Tag(_) => resolved.current.clone(),
+        r @ ManifestRef::Digest(_) => img
+            .dst
+            .manifest_head(r)
+            .await
+            .map_err(|e| CopyError::new(Step::CheckTarget, e))?,
+    };
+    Ok(
+        (current.as_ref() == Some(&sel.shaped.root.digest)).then(|| {
+            Outcome::up_to_date(
+                sel.source_digest.clone(),
+                sel.shaped.root.digest.clone(),
+                sel.shaped.reason.clone(),
+            )
+        }),
+    )
+}

@@ -1,0 +1,190 @@
+//! Opening stores from plain settings: an [`ImageRef`] and an [`Access`]
+//! (credentials source, TLS, timeouts, upload strategy), which command-line
+//! flags and a sync config fill in alike.
+//!
+//! Owns the run-wide sharing of the wire: [`Stores`] keeps one
+//! [`Registry`] (one transport: connection pool, token cache, request
+//! limiter) per registry and way of reaching it, and one [`LayoutStore`]
+//! per directory, however many repositories and images a run touches.
+//! Never knows clap or YAML, and never decides what to copy.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::layout::LayoutStore;
+use super::registry::{Registry, RegistryStore, UploadMode, upload::DEFAULT_CHUNK_SIZE};
+use super::{Store, StoreError};
+use crate::credentials::{self, CredentialSource, Env};
+use crate::manifest::MAX_MANIFEST_SIZE;
+use crate::reference::{ImageRef, Reference};
+use crate::transport::{Credentials, Transport, TransportOptions};
+
+/// How to reach a registry or layout, and how to talk to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub credentials: CredentialSource,
+    /// `None`: https, plain http for loopback; `Some(false)`: no
+    /// certificate checks, http allowed; `Some(true)`: https with checks.
+    pub tls_verify: Option<bool>,
+    /// docker `certs.d` layout; `None`: `/etc/docker/certs.d/HOST[:PORT]`
+    /// or `/etc/containers/certs.d/HOST[:PORT]` when present.
+    pub cert_dir: Option<PathBuf>,
+    /// How long a connection may stay silent (`None`: the transport's).
+    pub read_timeout: Option<Duration>,
+    /// Requests in flight to the registry (0: the transport's default).
+    pub max_in_flight: usize,
+    pub upload_mode: UploadMode,
+    pub chunk_size: u64,
+    /// Ask for indexes first (`--mode prefer-index`).
+    pub prefer_index: bool,
+    /// Tags per page asked of a registry (`None`: its choice).
+    pub page_size: Option<u32>,
+    pub max_manifest_size: u64,
+}
+
+impl Default for Access {
+    fn default() -> Self {
+        Access {
+            credentials: CredentialSource::default(),
+            tls_verify: None,
+            cert_dir: None,
+            read_timeout: None,
+            max_in_flight: 0,
+            upload_mode: UploadMode::default(),
+            chunk_size: DEFAULT_CHUNK_SIZE,
+            prefer_index: false,
+            page_size: None,
+            max_manifest_size: MAX_MANIFEST_SIZE,
+        }
+    }
+}
+
+/// What a store is opened for. A target's registry requests ask for
+/// `pull,push`, so one token serves its HEADs, uploads and PUTs; a layout
+/// target is created when missing, a layout source never written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Source,
+    Target,
+}
+
+/// What makes two registries one transport: the same host, credentials
+/// and TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RegistryKey {
+    registry: String,
+    credentials: Option<Credentials>,
+    tls_verify: Option<bool>,
+    cert_dir: Option<PathBuf>,
+    read_timeout: Option<Duration>,
+    max_in_flight: usize,
+}
+
+/// The stores of one run (see the module doc).
+pub struct Stores {
+    env: Env,
+    registries: Mutex<Vec<(RegistryKey, Arc<Registry>)>>,
+    layouts: Mutex<Vec<(PathBuf, Arc<LayoutStore>)>>,
+}
+
+impl Stores {
+    /// `env` is where default auth files are found
+    /// ([`Env::from_process`] outside tests).
+    pub fn new(env: Env) -> Stores {
+        Stores {
+            env,
+            registries: Mutex::default(),
+            layouts: Mutex::default(),
+        }
+    }
+
+    /// The store `r` lives in (its tag or digest aside).
+    pub fn open(
+        &self,
+        r: &ImageRef,
+        access: &Access,
+        role: Role,
+    ) -> Result<Arc<dyn Store>, StoreError> {
+        match r {
+            ImageRef::Registry(reference) => {
+                let registry = self.registry(reference, access)?;
+                Ok(Arc::new(RegistryStore::new(
+                    registry,
+                    reference.repository(),
+                    role == Role::Target,
+                    access,
+                )))
+            }
+            ImageRef::Layout(l) => Ok(self.layout(&l.path, role)?),
+        }
+    }
+
+    /// The registry `reference` lives on, reached as `access` says; shared
+    /// by every store of the run that reaches it the same way.
+    pub fn registry(
+        &self,
+        reference: &Reference,
+        access: &Access,
+    ) -> Result<Arc<Registry>, StoreError> {
+        let host = reference.registry();
+        let credentials =
+            credentials::resolve(&access.credentials, &self.env, host, reference.repository())?;
+        tracing::debug!(
+            registry = host,
+            found = credentials.is_some(),
+            "credentials"
+        );
+        let key = RegistryKey {
+            registry: host.to_string(),
+            credentials,
+            tls_verify: access.tls_verify,
+            cert_dir: access.cert_dir.clone().or_else(|| default_cert_dir(host)),
+            read_timeout: access.read_timeout,
+            max_in_flight: access.max_in_flight,
+        };
+        let mut known = self
+            .registries
+            .lock()
+            .map_err(|_| StoreError::Protocol("the store table is poisoned".into()))?;
+        if let Some((_, r)) = known.iter().find(|(k, _)| *k == key) {
+            return Ok(r.clone());
+        }
+        let options = TransportOptions {
+            tls_verify: key.tls_verify,
+            cert_dir: key.cert_dir.clone(),
+            credentials: key.credentials.clone(),
+            read_timeout: key.read_timeout,
+            max_in_flight: key.max_in_flight,
+            ..TransportOptions::default()
+        };
+        let transport = Transport::new(host, reference.is_loopback(), options)?;
+        let registry = Arc::new(Registry::new(transport));
+        known.push((key, registry.clone()));
+        Ok(registry)
+    }
+
+    fn layout(&self, path: &Path, role: Role) -> Result<Arc<LayoutStore>, StoreError> {
+        let mut known = self
+            .layouts
+            .lock()
+            .map_err(|_| StoreError::Protocol("the store table is poisoned".into()))?;
+        if let Some((_, l)) = known.iter().find(|(p, _)| p == path) {
+            if role == Role::Target {
+                l.ensure_target()?;
+            }
+            return Ok(l.clone());
+        }
+        let layout = Arc::new(LayoutStore::open(path, role == Role::Target)?);
+        known.push((path.to_path_buf(), layout.clone()));
+        Ok(layout)
+    }
+}
+
+/// docker's and podman's per-registry certificate directories, when present.
+fn default_cert_dir(registry: &str) -> Option<PathBuf> {
+    ["/etc/docker/certs.d", "/etc/containers/certs.d"]
+        .iter()
+        .map(|base| Path::new(base).join(registry))
+        .find(|p| p.is_dir())
+}

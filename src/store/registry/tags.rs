@@ -1,0 +1,145 @@
+//! Paginated listings: a repository's tags (`/v2/NAME/tags/list`),
+//! following `Link: <...>; rel="next"` on the same origin only.
+//!
+//! Owns the page, size and total caps of a listing. Never follows a link
+//! to another origin: a registry must not send our token elsewhere
+//! through pagination (GHSA-h7vf-4x9w-h99v).
+
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+
+use super::errors::sorted;
+use crate::store::StoreError;
+use crate::transport::error::redact_url;
+use crate::transport::{Request, Transport, TransportError};
+
+/// Pages of a listing we follow before calling it endless.
+pub const MAX_PAGES: usize = 10_000;
+/// The most of one page we read.
+const MAX_PAGE_BYTES: u64 = 4 * 1024 * 1024;
+/// The most of a whole listing we keep: a million 64-character tags.
+/// 10,000 pages of 4 MiB would be 40 GiB.
+pub const MAX_LISTING_BYTES: u64 = 64 * 1024 * 1024;
+
+/// Every name a paginated listing holds, validated by `check`. `what`
+/// names the listing in messages; `field` is its JSON array (`tags`).
+pub(super) async fn list(
+    t: &Transport,
+    mut url: url::Url,
+    scopes: Vec<String>,
+    what: &str,
+    field: &str,
+    check: impl Fn(&str) -> Result<(), String>,
+) -> Result<Vec<String>, StoreError> {
+    let mut names = Vec::new();
+    let mut total: u64 = 0;
+    for _ in 0..MAX_PAGES {
+        let resp = t
+            .send(Request::new(Method::GET, url.clone(), scopes.clone()))
+            .await
+            .map_err(sorted)?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Err(StoreError::NotFound {
+                what: what.to_string(),
+            });
+        }
+        if resp.status != StatusCode::OK {
+            return Err(sorted(resp.into_error().await));
+        }
+        let next = match resp.header("link") {
+            Some(link) => Some(next_page(&resp.url, link)?),
+            None => None,
+        };
+        let body = resp.bytes_capped(MAX_PAGE_BYTES).await?;
+        total += body.len() as u64;
+        if total > MAX_LISTING_BYTES {
+            return Err(StoreError::TooLarge {
+                what: format!("the {what} listing"),
+                limit: MAX_LISTING_BYTES,
+            });
+        }
+        let page: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| StoreError::Protocol(format!("{what}: {e}")))?;
+        for name in
+            page_names(&page, field).map_err(|e| StoreError::Protocol(format!("{what}: {e}")))?
+        {
+            check(&name).map_err(|e| StoreError::Protocol(format!("{what}: {e}")))?;
+            names.push(name);
+        }
+        match next {
+            Some(n) => url = n,
+            None => return Ok(names),
+        }
+    }
+    Err(StoreError::Protocol(format!(
+        "{what} goes on past {MAX_PAGES} pages"
+    )))
+}
+
+/// The names of one page; a missing or `null` array is an empty page.
+fn page_names(page: &serde_json::Value, field: &str) -> Result<Vec<String>, String> {
+    #[derive(Deserialize)]
+    struct Names(Option<Vec<String>>);
+    match page.get(field) {
+        None => Ok(Vec::new()),
+        Some(v) => Names::deserialize(v)
+            .map(|n| n.0.unwrap_or_default())
+            .map_err(|e| format!("{field}: {e}")),
+    }
+}
+
+/// The `rel="next"` target of a `Link` header, resolved against the page
+/// that sent it; only the same origin is followed.
+fn next_page(current: &url::Url, link: &str) -> Result<url::Url, StoreError> {
+    let target = link
+        .split(',')
+        .find(|part| part.contains("rel=\"next\"") || part.contains("rel=next"))
+        .and_then(|part| part.split_once('<'))
+        .and_then(|(_, rest)| rest.split_once('>'))
+        .map(|(u, _)| u.trim())
+        .ok_or_else(|| StoreError::Protocol("listing: unreadable Link header".into()))?;
+    let next = current
+        .join(target)
+        .map_err(|_| StoreError::Protocol("listing: invalid Link target".into()))?;
+    if next.origin() != current.origin() {
+        return Err(StoreError::Transport(TransportError::Refused {
+            url: redact_url(&next),
+            why: "a listing's Link to another origin".into(),
+        }));
+    }
+    Ok(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn link_pagination_same_origin_only() {
+        let cur = url::Url::parse("http://r:5000/v2/a/tags/list?n=2").unwrap();
+        let n = next_page(&cur, r#"</v2/a/tags/list?n=2&last=b>; rel="next""#).unwrap();
+        assert_eq!(n.as_str(), "http://r:5000/v2/a/tags/list?n=2&last=b");
+        assert!(next_page(&cur, r#"<http://r:5000/v2/a/tags/list?last=c>; rel="next""#).is_ok());
+        assert!(next_page(&cur, r#"<http://evil:5000/v2/a/tags/list>; rel="next""#).is_err());
+        assert!(next_page(&cur, r#"<http://r:5001/v2/a/tags/list>; rel="next""#).is_err());
+        assert!(next_page(&cur, "garbage").is_err());
+    }
+
+    #[test]
+    fn pages_with_null_or_missing_names_are_empty() {
+        let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        assert_eq!(
+            page_names(&v(r#"{"tags":null}"#), "tags").unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            page_names(&v(r#"{"name":"a"}"#), "tags").unwrap(),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            page_names(&v(r#"{"tags":["a","b"]}"#), "tags").unwrap(),
+            ["a", "b"]
+        );
+        assert!(page_names(&v(r#"{"tags":[1]}"#), "tags").is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! The layers of `src/` point down only: data → wire → store → copy →
+//! sync → app. This reads every source file and fails on an import that
+//! points up or sideways against the rules (copy never sees the wire, the
+//! wire never sees a manifest or a store, the plan never sees a store).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Each top-level module and the modules it may use (besides itself).
+fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
+    const DATA: [&str; 9] = [
+        "backoff", "digest", "media", "platform", "reference", "manifest", "plan", "report",
+        "progress",
+    ];
+    let mut rules: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let with = |extra: &[&'static str]| -> Vec<&'static str> {
+        DATA.iter().copied().chain(extra.iter().copied()).collect()
+    };
+    // Pure data may lean on other pure data, nothing else.
+    for m in DATA {
+        rules.insert(m, with(&[]));
+    }
+    // The wire: HTTP, auth and credential lookup; never a manifest or a store.
+    let wire_data = ["backoff", "digest", "reference"];
+    rules.insert("transport", wire_data.to_vec());
+    rules.insert("credentials", [&wire_data[..], &["transport"]].concat());
+    rules.insert("store", with(&["transport", "credentials"]));
+    // The engine talks to stores only: no URL, status or credential.
+    rules.insert("copy", with(&["store"]));
+    rules.insert("sync", with(&["store", "copy", "credentials"]));
+    rules.insert("cli", with(&["store", "copy", "sync"]));
+    rules.insert(
+        "app",
+        with(&["store", "copy", "sync", "cli", "credentials", "transport"]),
+    );
+    rules
+}
+
+/// `plan` is data about copies and must not know where images live.
+const FORBIDDEN_DATA_EDGES: [(&str, &str); 1] = [("plan", "store")];
+
+fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
+    for e in std::fs::read_dir(dir).expect("read src") {
+        let p = e.expect("entry").path();
+        if p.is_dir() {
+            sources(&p, out);
+        } else if p.extension().is_some_and(|x| x == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// The top-level module a file belongs to (`src/copy/blobs.rs` → `copy`).
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).ok()?;
+    let first = rel.components().next()?.as_os_str().to_str()?;
+    Some(first.trim_end_matches(".rs").to_string())
+}
+
+/// Every top-level module a piece of Rust names through `crate::`,
+/// including grouped imports (`use crate::{a::x, b}`).
+fn used_modules(text: &str) -> Vec<String> {
+    let mut used = Vec::new();
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut rest = code.as_str();
+    while let Some(i) = rest.find("crate::") {
+        rest = &rest[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let inner = group.split('}').next().unwrap_or("");
+            for part in inner.split(',') {
+                let name: String = part
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                if !name.is_empty() {
+                    used.push(name);
+                }
+            }
+        } else {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            used.push(name);
+        }
+    }
+    used
+}
+
+#[test]
+fn the_scanner_sees_plain_and_grouped_imports() {
+    let text = "use crate::transport::X;\nuse crate::{store::Y, digest};\n// crate::app is a comment\nlet a = crate::copy::f();";
+    assert_eq!(used_modules(text), ["transport", "store", "digest", "copy"]);
+}
+
+#[test]
+fn layers_point_down_only() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let rules = allowed();
+    let mut violations = Vec::new();
+    for file in &files {
+        let Some(module) = module_of(&src, file) else {
+            continue;
+        };
+        if module == "lib" || module == "main" {
+            continue;
+        }
+        let Some(ok) = rules.get(module.as_str()) else {
+            violations.push(format!("{}: module {module} has no layer rule", file.display()));
+            continue;
+        };
+        let text = std::fs::read_to_string(file).expect("read");
+        for used in used_modules(&text) {
+            let forbidden = FORBIDDEN_DATA_EDGES.contains(&(module.as_str(), used.as_str()));
+            if used != module && (forbidden || !ok.contains(&used.as_str())) {
+                violations.push(format!("{}: {module} uses {used}", file.display()));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "imports against the layers:\n{}", violations.join("\n"));
+}
