@@ -9,7 +9,14 @@ use std::path::{Path, PathBuf};
 /// Each top-level module and the modules it may use (besides itself).
 fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     const DATA: [&str; 9] = [
-        "backoff", "digest", "media", "platform", "reference", "manifest", "plan", "report",
+        "backoff",
+        "digest",
+        "media",
+        "platform",
+        "reference",
+        "manifest",
+        "plan",
+        "report",
         "progress",
     ];
     let mut rules: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -113,7 +120,10 @@ fn layers_point_down_only() {
             continue;
         }
         let Some(ok) = rules.get(module.as_str()) else {
-            violations.push(format!("{}: module {module} has no layer rule", file.display()));
+            violations.push(format!(
+                "{}: module {module} has no layer rule",
+                file.display()
+            ));
             continue;
         };
         let text = std::fs::read_to_string(file).expect("read");
@@ -124,5 +134,9 @@ fn layers_point_down_only() {
             }
         }
     }
-    assert!(violations.is_empty(), "imports against the layers:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "imports against the layers:\n{}",
+        violations.join("\n")
+    );
 }

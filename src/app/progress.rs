@@ -41,7 +41,7 @@ impl Bars {
     pub fn new(images: u64) -> Bars {
         // `term_like` draws whatever stderr is (`--progress always`); the
         // caller decided that bars are wanted.
-        let target = ProgressDrawTarget::term_like(Box::new(console::Term::stderr()));
+        let target = ProgressDrawTarget::term_like_with_hz(Box::new(console::Term::stderr()), 10);
         let multi = MultiProgress::with_draw_target(target);
         let total = multi.add(ProgressBar::new(0));
         total.set_style(style(
