@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 use url::Url;
 
+use super::client::Clients;
 use super::error::{TransportError, describe_reqwest, redact_url};
 use super::policy::check_realm;
 
@@ -284,9 +285,9 @@ impl Auth {
 
     /// The `Authorization` header for a request needing `scopes`, if the
     /// registry asked for one. Fetches a token when none is cached.
-    pub async fn header(
+    pub(super) async fn header(
         &self,
-        client: &reqwest::Client,
+        clients: &Clients,
         scopes: &[String],
     ) -> Result<Option<HeaderValue>, TransportError> {
         let scheme = self.scheme.lock().await.clone();
@@ -315,7 +316,7 @@ impl Auth {
                     return Ok(Some(bearer_header(&t.value)));
                 }
                 let token = self
-                    .fetch_token(client, &realm, service.as_deref(), scopes)
+                    .fetch_token(clients, &realm, service.as_deref(), scopes)
                     .await?;
                 let header = bearer_header(&token.value);
                 *cached = Some(token);
@@ -431,35 +432,58 @@ impl Auth {
 
     async fn fetch_token(
         &self,
-        client: &reqwest::Client,
+        clients: &Clients,
         realm: &Url,
         service: Option<&str>,
         scopes: &[String],
     ) -> Result<Token, TransportError> {
         let credentials = self.credentials.lock().await.clone();
+        let get = |c: Option<&Credentials>| {
+            self.token_get(clients.for_url(realm), realm, service, scopes, c.cloned())
+        };
         let resp = match &credentials {
             Some(Credentials::IdentityToken { token, .. })
                 if !self.oauth_post_refused.load(Ordering::Relaxed) =>
             {
                 let resp = self
-                    .oauth_post(client, realm, service, scopes, token)
+                    .oauth_post(&clients.no_redirect, realm, service, scopes, token)
                     .await?;
+                if resp.status().is_redirection() {
+                    // A refresh token in a body is never re-posted elsewhere.
+                    return Err(self.auth_error(format!(
+                        "token server {} redirected the refresh-token POST; not followed",
+                        redact_url(realm)
+                    )));
+                }
                 // Registries without the OAuth2 form answer these; docker falls
                 // back to the GET flow, and so do we (for the rest of the run).
                 if matches!(resp.status().as_u16(), 400 | 401 | 404 | 405) {
                     self.oauth_post_refused.store(true, Ordering::Relaxed);
                     tracing::debug!(realm = %redact_url(realm), status = resp.status().as_u16(), "OAuth2 POST refused, trying GET");
-                    self.token_get(client, realm, service, scopes, credentials.as_ref())
-                        .await?
+                    get(credentials.as_ref()).await?
                 } else {
                     resp
                 }
             }
-            other => {
-                self.token_get(client, realm, service, scopes, other.as_ref())
-                    .await?
-            }
+            other => get(other.as_ref()).await?,
         };
+        let parsed = self.read_token_answer(realm, resp).await?;
+        if let (Some(new), Some(Credentials::IdentityToken { username, .. })) = (
+            parsed.refresh_token.as_deref().filter(|t| !t.is_empty()),
+            &credentials,
+        ) {
+            // The server rotated the refresh token: the old one may be dead now.
+            *self.credentials.lock().await = Some(Credentials::identity_token(username, new));
+        }
+        self.token_of(realm, parsed)
+    }
+
+    /// The token server's answer, read (capped) and parsed.
+    async fn read_token_answer(
+        &self,
+        realm: &Url,
+        resp: reqwest::Response,
+    ) -> Result<TokenResponse, TransportError> {
         let status = resp.status();
         let body = super::read_capped(resp, MAX_TOKEN_BODY)
             .await
@@ -476,19 +500,16 @@ impl Auth {
                 status.as_u16()
             )));
         }
-        let parsed: TokenResponse = serde_json::from_slice(&body).map_err(|_| {
+        serde_json::from_slice(&body).map_err(|_| {
             self.auth_error(format!(
                 "token server {} sent an unreadable answer",
                 redact_url(realm)
             ))
-        })?;
-        if let (Some(new), Some(Credentials::IdentityToken { username, .. })) = (
-            parsed.refresh_token.as_deref().filter(|t| !t.is_empty()),
-            &credentials,
-        ) {
-            // The server rotated the refresh token: the old one may be dead now.
-            *self.credentials.lock().await = Some(Credentials::identity_token(username, new));
-        }
+        })
+    }
+
+    /// The token and how long to use it.
+    fn token_of(&self, realm: &Url, parsed: TokenResponse) -> Result<Token, TransportError> {
         let value = parsed
             .token
             .or(parsed.access_token)
@@ -518,7 +539,7 @@ impl Auth {
         realm: &Url,
         service: Option<&str>,
         scopes: &[String],
-        credentials: Option<&Credentials>,
+        credentials: Option<Credentials>,
     ) -> Result<reqwest::Response, TransportError> {
         let mut url = realm.clone();
         {

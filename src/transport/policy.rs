@@ -22,22 +22,31 @@ pub fn check_realm(registry: &Url, realm: &Url) -> Result<(), String> {
         other => return Err(format!("token realm with scheme {other:?}")),
     }
     let host = realm.host_str().unwrap_or("");
-    let ip = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .parse::<IpAddr>();
-    if let Ok(ip) = ip
+    if realm.host_str() == registry.host_str() {
+        return Ok(());
+    }
+    if let Some(ip) = ip_literal(realm)
         && is_internal(&ip)
-        && realm.host_str() != registry.host_str()
     {
         return Err(format!(
             "token realm on internal address {ip} while the registry is elsewhere"
         ));
     }
+    if is_internal_name(host) && !registry_host_internal(registry) {
+        return Err(format!(
+            "token realm on internal host {host} while the registry is elsewhere"
+        ));
+    }
     Ok(())
 }
 
-fn is_internal(ip: &IpAddr) -> bool {
+/// `localhost` and `*.localhost` name this machine whatever DNS says (RFC 6761).
+pub fn is_internal_name(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    h == "localhost" || h.ends_with(".localhost")
+}
+
+pub fn is_internal(ip: &IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
             v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.is_unspecified()
@@ -76,7 +85,22 @@ pub fn check_hop(from: &Url, to: &Url) -> Result<(), String> {
             from.host_str().unwrap_or("")
         ));
     }
+    if let Some(host) = to.host_str()
+        && is_internal_name(host)
+        && !registry_host_internal(from)
+    {
+        return Err(format!(
+            "refusing to follow {} to internal host {host}",
+            from.host_str().unwrap_or("")
+        ));
+    }
     Ok(())
+}
+
+/// Whether a URL's host is written as an internal name or address (names
+/// that only resolve inward are the resolver's to judge).
+fn registry_host_internal(u: &Url) -> bool {
+    u.host_str().is_some_and(is_internal_name) || ip_literal(u).is_some_and(|ip| is_internal(&ip))
 }
 
 fn ip_literal(u: &Url) -> Option<IpAddr> {
@@ -105,6 +129,13 @@ mod tests {
         assert!(!ok(&https_reg, "https://0.0.0.0/token"));
         assert!(!ok(&https_reg, "file:///etc/passwd"));
         assert!(ok(&local_reg, "http://127.0.0.1:5001/token"));
+        // Names that are this machine, for a registry elsewhere.
+        assert!(!ok(&https_reg, "https://localhost/token"));
+        assert!(!ok(&https_reg, "https://auth.localhost/token"));
+        assert!(ok(
+            &Url::parse("http://localhost:5000").unwrap(),
+            "http://auth.localhost:5001/t"
+        ));
     }
 
     #[test]
@@ -118,6 +149,8 @@ mod tests {
         assert!(check_hop(&reg, &u("https://169.254.169.254/latest")).is_err());
         assert!(check_hop(&reg, &u("https://[::1]:5000/x")).is_err());
         assert!(check_hop(&reg, &u("ftp://registry.example/x")).is_err());
+        assert!(check_hop(&reg, &u("https://localhost:9000/x")).is_err());
+        assert!(check_hop(&reg, &u("https://api.localhost./x")).is_err());
         let local = u("http://127.0.0.1:5000/v2/");
         assert!(
             check_hop(&local, &u("http://127.0.0.1:5001/x")).is_ok(),

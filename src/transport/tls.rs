@@ -1,32 +1,57 @@
 //! TLS material from a docker `certs.d` directory: `*.crt` files are extra
-//! trusted CAs, a `NAME.cert` with its `NAME.key` is a client certificate.
+//! trusted CAs, a `NAME.cert` with its `NAME.key` is a client certificate,
+//! and the rustls configuration built from them.
 //!
-//! Owns reading and validating those files. Never weakens verification:
-//! `--*-tls-verify=false` is decided by the transport, not here.
+//! Owns reading and validating those files, and one deliberate acceptance:
+//! a certificate placed in the directory is trusted *as itself* when the
+//! registry presents exactly it, hostname still checked. That is the
+//! self-signed certificate docker's documentation tells people to make
+//! (`openssl req -x509 ... -addext subjectAltName=...`, so `CA:TRUE` on
+//! the leaf), which docker and skopeo accept and webpki refuses as
+//! `CaUsedAsEndEntity`. Never weakens anything else: `--*-tls-verify=false`
+//! is decided by the transport, not here.
 
 use std::path::Path;
+use std::sync::Arc;
 
-/// Adds the directory's CAs and client identity to a client builder.
-pub(super) fn apply_cert_dir(
-    mut builder: reqwest::ClientBuilder,
-    dir: &Path,
-) -> Result<reqwest::ClientBuilder, String> {
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, Error as TlsError, SignatureScheme};
+
+/// What a `certs.d` directory holds.
+#[derive(Debug)]
+pub(super) struct CertDir {
+    /// Extra trusted certificates (`*.crt`), DER.
+    pub cas: Vec<CertificateDer<'static>>,
+    /// The client certificate chain and key (`NAME.cert` + `NAME.key`).
+    pub identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
+    /// The identity as reqwest takes it (for `--*-tls-verify=false`).
+    pub identity_pem: Option<Vec<u8>>,
+}
+
+/// Reads a `certs.d` directory.
+pub(super) fn read_cert_dir(dir: &Path) -> Result<CertDir, String> {
     let entries = std::fs::read_dir(dir).map_err(|e| format!("cert dir {}: {e}", dir.display()))?;
     let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     paths.sort();
+    let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
+    let mut out = CertDir {
+        cas: Vec::new(),
+        identity: None,
+        identity_pem: None,
+    };
     for path in &paths {
-        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()));
         match path.extension().and_then(|e| e.to_str()) {
             Some("crt") => {
-                let pem = read(path)?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem)
-                    .map_err(|_| format!("{}: not a PEM certificate", path.display()))?;
+                let certs: Vec<CertificateDer<'static>> =
+                    CertificateDer::pem_slice_iter(&read(path)?)
+                        .collect::<Result<_, _>>()
+                        .map_err(|_| format!("{}: not a PEM certificate", path.display()))?;
                 if certs.is_empty() {
                     return Err(format!("{}: no certificate in it", path.display()));
                 }
-                for c in certs {
-                    builder = builder.add_root_certificate(c);
-                }
+                out.cas.extend(certs);
             }
             Some("cert") => {
                 let key_path = path.with_extension("key");
@@ -37,13 +62,20 @@ pub(super) fn apply_cert_dir(
                         key_path.display()
                     ));
                 }
-                let mut pem = read(path)?;
+                let (cert_pem, key_pem) = (read(path)?, read(&key_path)?);
+                let bad = || format!("{}: not a PEM certificate and key pair", path.display());
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+                    .collect::<Result<_, _>>()
+                    .map_err(|_| bad())?;
+                let key = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| bad())?;
+                if chain.is_empty() {
+                    return Err(bad());
+                }
+                let mut pem = cert_pem;
                 pem.push(b'\n');
-                pem.extend_from_slice(&read(&key_path)?);
-                let identity = reqwest::Identity::from_pem(&pem).map_err(|_| {
-                    format!("{}: not a PEM certificate and key pair", path.display())
-                })?;
-                builder = builder.identity(identity);
+                pem.extend_from_slice(&key_pem);
+                out.identity = Some((chain, key));
+                out.identity_pem = Some(pem);
             }
             Some("key") if !path.with_extension("cert").exists() => {
                 return Err(format!("{}: key without a .cert file", path.display()));
@@ -51,5 +83,99 @@ pub(super) fn apply_cert_dir(
             _ => {}
         }
     }
-    Ok(builder)
+    Ok(out)
+}
+
+/// A verifying rustls configuration: the system's roots and the
+/// directory's CAs, exact matches of the directory's certificates, and the
+/// client identity when `with_identity`.
+pub(super) fn client_config(
+    dir: &CertDir,
+    with_identity: bool,
+) -> Result<rustls::ClientConfig, String> {
+    let provider = rustls::crypto::CryptoProvider::get_default()
+        .cloned()
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
+    let inner =
+        rustls_platform_verifier::Verifier::new_with_extra_roots(dir.cas.clone(), provider.clone())
+            .map_err(|e| format!("cannot use the cert dir's certificates: {e}"))?;
+    let verifier = Arc::new(Pinned {
+        inner,
+        pinned: dir.cas.clone(),
+    });
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS versions: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    let mut config = match (&dir.identity, with_identity) {
+        (Some((chain, key)), true) => builder
+            .with_client_auth_cert(chain.clone(), key.clone_key())
+            .map_err(|e| format!("the client certificate: {e}"))?,
+        _ => builder.with_no_client_auth(),
+    };
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The platform verifier, plus exact matches of certificates placed in
+/// the cert dir (see the module doc).
+#[derive(Debug)]
+struct Pinned {
+    inner: rustls_platform_verifier::Verifier,
+    pinned: Vec<CertificateDer<'static>>,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        let refused = match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(ok) => return Ok(ok),
+            Err(e) => e,
+        };
+        if !self
+            .pinned
+            .iter()
+            .any(|p| p.as_ref() == end_entity.as_ref())
+        {
+            return Err(refused);
+        }
+        let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+        rustls::client::verify_server_name(&parsed, server_name)?;
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
