@@ -7,7 +7,24 @@ use clap::Parser;
 use ocirepl::app::{self, EXIT_FAILED, EXIT_USAGE, UsageError};
 use ocirepl::cli::Cli;
 
+/// The variables ocirepl's flags read. CI templates export a missing
+/// secret as an empty string: empty means "not set", never a usage error.
+const FLAG_VARIABLES: [&str; 5] = [
+    "OCIREPL_SRC_CREDS",
+    "OCIREPL_DEST_CREDS",
+    "OCIREPL_SRC_REGISTRY_TOKEN",
+    "OCIREPL_DEST_REGISTRY_TOKEN",
+    "OCIREPL_AUTHFILE",
+];
+
 fn main() -> ExitCode {
+    for var in FLAG_VARIABLES {
+        if std::env::var_os(var).is_some_and(|v| v.is_empty()) {
+            // SAFETY: no other thread exists yet; nothing reads the
+            // environment concurrently.
+            unsafe { std::env::remove_var(var) };
+        }
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

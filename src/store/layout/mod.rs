@@ -1,11 +1,16 @@
 //! [`LayoutStore`]: an OCI image layout directory (`oci-layout`,
 //! `index.json`, `blobs/<alg>/<hex>`) behind the [`Store`] trait.
 //!
-//! Owns the files: every write goes to a temporary file in the same
-//! directory and is renamed into place, so a reader (or a crash) never sees
-//! half a blob or half an `index.json`. Tags are `index.json` entries with
-//! the `org.opencontainers.image.ref.name` annotation. Never validates what
-//! it is asked to store: the copy verified it on the way in.
+//! Owns the files: reads are capped and refuse anything but regular files
+//! (`files`); every write goes to a temporary file and is renamed into
+//! place, so a reader or a crash never sees half a blob or half an
+//! `index.json`; `index.json` updates hold a lock across processes, so
+//! concurrent writers lose no tag. A file counts as present only when its
+//! bytes match its name: a blob truncated by a crash is written again.
+//! Tags are `index.json` entries with the `org.opencontainers.image.ref.name`
+//! annotation. A source layout is never written.
+
+mod files;
 
 use std::path::{Path, PathBuf};
 
@@ -14,24 +19,25 @@ use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
-use tokio::sync::Mutex;
 use tokio_util::io::ReaderStream;
 
 use super::{Blob, BlobStream, Location, Store, StoreError, check_manifest_digest};
 use crate::digest::Digest;
 use crate::manifest::{MAX_MANIFEST_SIZE, RawManifest};
-use crate::media::OCI_INDEX;
-use crate::reference::ManifestRef;
+use crate::media::{MediaType, OCI_INDEX};
+use crate::reference::{ManifestRef, validate_tag};
+use crate::transport::error::printable;
+use files::{Lock, hash_file, open_regular, read_capped, write_atomic};
 
 /// The annotation that names a tag in `index.json`.
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";
+/// The largest `index.json` read: tens of thousands of tags, not a disk.
+pub const MAX_INDEX_JSON: u64 = 64 * 1024 * 1024;
 
 pub struct LayoutStore {
     root: PathBuf,
-    /// Serialises read-modify-write of `index.json` within this process.
-    index_lock: Mutex<()>,
 }
 
 impl LayoutStore {
@@ -41,7 +47,6 @@ impl LayoutStore {
     pub fn open(root: &Path, create: bool) -> Result<LayoutStore, StoreError> {
         let store = LayoutStore {
             root: root.to_path_buf(),
-            index_lock: Mutex::new(()),
         };
         if create {
             store.ensure_target()?;
@@ -63,8 +68,11 @@ impl LayoutStore {
         }
         let index_file = root.join(INDEX_FILE);
         if !index_file.exists() {
-            let empty = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
-            write_atomic(root, &index_file, empty.to_string().as_bytes())?;
+            let _lock = Lock::take(&layout_file)?;
+            if !index_file.exists() {
+                let empty = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": []});
+                write_atomic(root, &index_file, empty.to_string().as_bytes())?;
+            }
         }
         Ok(())
     }
@@ -78,12 +86,8 @@ impl LayoutStore {
 
     fn read_index(&self) -> Result<Value, StoreError> {
         let path = self.root.join(INDEX_FILE);
-        let text = match std::fs::read(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(json!({"schemaVersion": 2, "manifests": []}));
-            }
-            Err(e) => return Err(StoreError::io(&path, e)),
+        let Some(text) = read_capped(&path, MAX_INDEX_JSON)? else {
+            return Ok(json!({"schemaVersion": 2, "manifests": []}));
         };
         let v: Value = serde_json::from_slice(&text)
             .map_err(|e| StoreError::Protocol(format!("{}: invalid JSON: {e}", path.display())))?;
@@ -119,42 +123,68 @@ impl LayoutStore {
         Ok(None)
     }
 
-    /// Where a new blob goes: `None` when it is already there (blobs are
-    /// content-addressed, so an existing file is the same bytes).
-    async fn new_blob_path(
-        &self,
-        digest: &Digest,
-    ) -> Result<Option<(PathBuf, PathBuf)>, StoreError> {
-        let path = self.blob_path(digest);
-        if path.exists() {
+    /// A manifest file's bytes, held to its name; `None` when missing.
+    fn read_manifest_file(&self, file: &Digest) -> Result<Option<Bytes>, StoreError> {
+        let path = self.blob_path(file);
+        let Some(bytes) = read_capped(&path, MAX_MANIFEST_SIZE)? else {
             return Ok(None);
+        };
+        let actual = Digest::of(file.algorithm(), &bytes);
+        if &actual != file {
+            return Err(StoreError::DigestMismatch {
+                what: format!("{} (a damaged layout file)", path.display()),
+                expected: file.clone(),
+                actual,
+            });
         }
+        Ok(Some(Bytes::from(bytes)))
+    }
+
+    /// Writes a small file under its digest unless an intact one is there.
+    fn write_manifest_file(&self, file: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
+        if matches!(self.read_manifest_file(file), Ok(Some(_))) {
+            return Ok(());
+        }
+        let path = self.blob_path(file);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        tokio::fs::create_dir_all(&dir)
+        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io(&dir, e))?;
+        write_atomic(&dir, &path, bytes)
+    }
+
+    /// Moves `tag` to the manifest stored as `file`, under the lock.
+    fn set_tag(&self, tag: &str, m: &RawManifest, file: &Digest) -> Result<(), StoreError> {
+        let _lock = Lock::take(&self.root.join(LAYOUT_FILE))?;
+        let mut index = self.read_index()?;
+        let entries = index["manifests"].as_array_mut().ok_or_else(|| {
+            StoreError::Protocol(format!(
+                "{}: index.json lost its manifests",
+                self.describe()
+            ))
+        })?;
+        entries.retain(|e| e["annotations"][REF_NAME].as_str() != Some(tag));
+        entries.push(json!({
+            "mediaType": m.media_type.as_str(),
+            "digest": file.to_string(),
+            "size": m.size(),
+            "annotations": { REF_NAME: tag },
+        }));
+        let bytes = serde_json::to_vec(&index)
+            .map_err(|e| StoreError::Protocol(format!("index.json: {e}")))?;
+        write_atomic(&self.root, &self.root.join(INDEX_FILE), &bytes)
+    }
+
+    /// Runs blocking file work off the async workers.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(LayoutStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let me = LayoutStore {
+            root: self.root.clone(),
+        };
+        tokio::task::spawn_blocking(move || f(me))
             .await
-            .map_err(|e| StoreError::io(&dir, e))?;
-        Ok(Some((dir, path)))
+            .map_err(|e| StoreError::Protocol(format!("a layout task failed: {e}")))?
     }
-
-    async fn write_blob(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        match self.new_blob_path(digest).await? {
-            Some((dir, path)) => write_atomic(&dir, &path, bytes),
-            None => Ok(()),
-        }
-    }
-}
-
-/// Writes a whole file through a temporary sibling and a rename.
-fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| StoreError::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| StoreError::io(path, e))?;
-    tmp.as_file()
-        .sync_all()
-        .map_err(|e| StoreError::io(path, e))?;
-    tmp.persist(path)
-        .map_err(|e| StoreError::io(path, e.error))?;
-    Ok(())
 }
 
 #[async_trait]
@@ -172,114 +202,126 @@ impl Store for LayoutStore {
 
     async fn manifest_head(&self, r: &ManifestRef) -> Result<Option<Digest>, StoreError> {
         match r {
-            ManifestRef::Tag(t) => Ok(self.tagged(t)?.map(|(d, _)| d)),
-            ManifestRef::Digest(d) => Ok(self.blob_path(d).exists().then(|| d.clone())),
+            // A signed schema1 file is named by its bytes, but the image's
+            // digest is its payload's: read it (it is small) to say which.
+            ManifestRef::Tag(t) => match self.tagged(t)? {
+                Some((_, media)) if MediaType::parse(&media) == MediaType::DockerV2S1Signed => {
+                    Ok(Some(self.manifest_get(r).await?.digest))
+                }
+                Some((file, _)) => Ok(Some(file)),
+                None => Ok(None),
+            },
+            ManifestRef::Digest(d) => Ok(match self.read_manifest_file(d) {
+                Ok(Some(_)) => Some(d.clone()),
+                // Missing, or damaged: either way not there.
+                Ok(None) | Err(StoreError::DigestMismatch { .. }) => None,
+                Err(e) => return Err(e),
+            }),
         }
     }
 
     async fn manifest_get(&self, r: &ManifestRef) -> Result<RawManifest, StoreError> {
         let what = format!("manifest {}:{r}", self.describe());
-        let (digest, media_type) = match r {
+        let (file, media_type) = match r {
             ManifestRef::Tag(t) => self
                 .tagged(t)?
                 .ok_or_else(|| StoreError::NotFound { what: what.clone() })?,
             ManifestRef::Digest(d) => (d.clone(), String::new()),
         };
-        let path = self.blob_path(&digest);
-        let meta = match tokio::fs::metadata(&path).await {
-            Ok(m) => m,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound { what });
-            }
-            Err(e) => return Err(StoreError::io(&path, e)),
-        };
-        if meta.len() > MAX_MANIFEST_SIZE {
-            return Err(StoreError::TooLarge {
-                what,
-                limit: MAX_MANIFEST_SIZE,
-            });
-        }
-        let bytes = tokio::fs::read(&path)
-            .await
-            .map_err(|e| StoreError::io(&path, e))?;
+        let bytes = self
+            .read_manifest_file(&file)?
+            .ok_or_else(|| StoreError::NotFound { what: what.clone() })?;
         let content_type = (!media_type.is_empty()).then_some(media_type.as_str());
-        let m = RawManifest::from_body(Bytes::from(bytes), content_type, digest.algorithm())
-            .map_err(|source| StoreError::Manifest {
-                what: what.clone(),
-                source,
+        let m =
+            RawManifest::from_body(bytes, content_type, file.algorithm()).map_err(|source| {
+                StoreError::Manifest {
+                    what: what.clone(),
+                    source,
+                }
             })?;
-        check_manifest_digest(&what, &m, &digest)?;
+        // The file matched its name; by digest, that is what was asked for.
+        if m.media_type != MediaType::DockerV2S1Signed {
+            check_manifest_digest(&what, &m, &file)?;
+        }
         Ok(m)
     }
 
     async fn manifest_put(&self, r: &ManifestRef, m: &RawManifest) -> Result<(), StoreError> {
         // In a layout the file name is the digest of the bytes as stored,
         // signed schema1 included.
-        let file_digest = Digest::of(m.digest.algorithm(), &m.bytes);
-        self.write_blob(&file_digest, &m.bytes).await?;
-        let ManifestRef::Tag(tag) = r else {
-            return Ok(());
-        };
-        let _guard = self.index_lock.lock().await;
-        let mut index = self.read_index()?;
-        let entries = index["manifests"].as_array_mut().ok_or_else(|| {
-            StoreError::Protocol(format!(
-                "{}: index.json lost its manifests",
-                self.describe()
-            ))
-        })?;
-        entries.retain(|e| e["annotations"][REF_NAME].as_str() != Some(tag.as_str()));
-        entries.push(json!({
-            "mediaType": m.media_type.as_str(),
-            "digest": file_digest.to_string(),
-            "size": m.size(),
-            "annotations": { REF_NAME: tag },
-        }));
-        let bytes = serde_json::to_vec(&index)
-            .map_err(|e| StoreError::Protocol(format!("index.json: {e}")))?;
-        write_atomic(&self.root, &self.root.join(INDEX_FILE), &bytes)
+        let file = Digest::of(m.digest.algorithm(), &m.bytes);
+        let (tag, m) = (
+            match r {
+                ManifestRef::Tag(t) => Some(t.clone()),
+                ManifestRef::Digest(_) => None,
+            },
+            m.clone(),
+        );
+        self.blocking(move |me| {
+            me.write_manifest_file(&file, &m.bytes)?;
+            match tag {
+                Some(t) => me.set_tag(&t, &m, &file),
+                None => Ok(()),
+            }
+        })
+        .await
     }
 
     async fn tags(&self) -> Result<Vec<String>, StoreError> {
         let index = self.read_index()?;
-        let mut tags: Vec<String> = index["manifests"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|e| e["annotations"][REF_NAME].as_str().map(str::to_string))
-            .collect();
-        tags.dedup();
+        let mut tags: Vec<String> = Vec::new();
+        for e in index["manifests"].as_array().into_iter().flatten() {
+            let Some(t) = e["annotations"][REF_NAME].as_str() else {
+                continue;
+            };
+            validate_tag(t, t).map_err(|_| {
+                StoreError::Protocol(format!(
+                    "{}: index.json names a tag that is not a valid tag: {:?}",
+                    self.describe(),
+                    printable(t)
+                ))
+            })?;
+            if !tags.iter().any(|k| k == t) {
+                tags.push(t.to_string());
+            }
+        }
         Ok(tags)
     }
 
+    /// Present only when the file's bytes hash to its name: a blob cut
+    /// short by a crash, or other bytes under the name, is not there.
     async fn blob_head(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
-        match tokio::fs::metadata(self.blob_path(digest)).await {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StoreError::io(self.blob_path(digest), e)),
-        }
+        let path = self.blob_path(digest);
+        let d = digest.clone();
+        self.blocking(move |_| match hash_file(&path, d.algorithm())? {
+            Some((actual, size)) if actual == d => Ok(Some(size)),
+            Some(_) => {
+                tracing::warn!(path = %path.display(), "a layout blob does not match its name; it will be written again");
+                Ok(None)
+            }
+            None => Ok(None),
+        })
+        .await
     }
 
     async fn blob_get(&self, blob: &Blob) -> Result<BlobStream, StoreError> {
         let path = self.blob_path(&blob.digest);
-        let file = match tokio::fs::File::open(&path).await {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(StoreError::NotFound {
-                    what: format!("blob {} in {}", blob.digest, self.describe()),
-                });
-            }
-            Err(e) => return Err(StoreError::io(&path, e)),
-        };
-        let stream = ReaderStream::with_capacity(file, 256 * 1024)
+        let file = open_regular(&path)?.ok_or_else(|| StoreError::NotFound {
+            what: format!("blob {} in {}", blob.digest, self.describe()),
+        })?;
+        let stream = ReaderStream::with_capacity(tokio::fs::File::from_std(file), 256 * 1024)
             .map(move |r| r.map_err(|e| StoreError::io(&path, e)));
         Ok(stream.boxed())
     }
 
+    /// Always writes (the copy asks only for blobs that are missing or
+    /// damaged), through a temporary file renamed over whatever is there.
     async fn blob_put(&self, blob: &Blob, mut data: BlobStream) -> Result<(), StoreError> {
-        let Some((dir, path)) = self.new_blob_path(&blob.digest).await? else {
-            return Ok(());
-        };
+        let path = self.blob_path(&blob.digest);
+        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| StoreError::io(&dir, e))?;
         let tmp = tempfile::NamedTempFile::new_in(&dir).map_err(|e| StoreError::io(&dir, e))?;
         let (file, tmp_path) = tmp.into_parts();
         let mut file = tokio::fs::File::from_std(file);
