@@ -7,10 +7,13 @@
 //! Knows nothing of images or manifests: paths come from the store.
 
 pub mod auth;
+mod client;
+pub mod dns;
 pub mod error;
 pub mod limit;
 pub mod policy;
 pub mod retry;
+pub mod stats;
 mod tls;
 
 use std::path::PathBuf;
@@ -28,15 +31,8 @@ use error::{MAX_ERROR_BODY, redact_url};
 pub use error::{RegistryError, TransportError};
 use retry::{RetryPolicy, Verdict, classify_status};
 
-/// How long a TCP + TLS connect may take.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long a connection may stay silent while we wait for bytes; a stalled
-/// server fails here instead of hanging the copy.
-const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Requests in flight to one registry unless told otherwise.
 const DEFAULT_IN_FLIGHT: usize = 16;
-/// Redirect hops we follow before giving up.
-const MAX_REDIRECTS: usize = 10;
 
 /// How to reach one registry.
 #[derive(Debug, Clone, Default)]
@@ -52,7 +48,7 @@ pub struct TransportOptions {
     pub retry: RetryPolicy,
     /// Requests in flight at most (0: the default, 16); halves on 429.
     pub max_in_flight: usize,
-    /// How long a connection may stay silent (`None`: [`READ_TIMEOUT`]).
+    /// How long a connection may stay silent (`None`: 60 s).
     pub read_timeout: Option<Duration>,
 }
 
@@ -223,10 +219,11 @@ pub struct Transport {
     base: RwLock<Url>,
     /// http is acceptable if https does not answer (insecure registries).
     may_fall_back_to_http: bool,
-    client: reqwest::Client,
+    clients: client::Clients,
     auth: auth::Auth,
     retry: RetryPolicy,
     limit: limit::AdaptiveLimit,
+    stats: stats::Stats,
 }
 
 impl Transport {
@@ -246,44 +243,34 @@ impl Transport {
             }
         })?;
         let insecure = options.tls_verify == Some(false);
-        let mut builder = reqwest::Client::builder();
-        if let Some(dir) = &options.cert_dir {
-            builder = tls::apply_cert_dir(builder, dir).map_err(|why| TransportError::Refused {
+        let clients =
+            client::Clients::build(&base, &options).map_err(|why| TransportError::Refused {
                 url: registry.to_string(),
                 why,
-            })?;
-        }
-        let client = builder
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(options.read_timeout.unwrap_or(READ_TIMEOUT))
-            .danger_accept_invalid_certs(insecure)
-            .redirect(redirect_policy())
-            .user_agent(concat!("ocirepl/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| TransportError::Refused {
-                url: registry.to_string(),
-                why: format!(
-                    "cannot build an HTTP client: {}",
-                    error::describe_reqwest(&e)
-                ),
             })?;
         Ok(Transport {
             registry: registry.to_string(),
             auth: auth::Auth::new(registry, base.clone(), options.credentials),
             base: RwLock::new(base),
             may_fall_back_to_http: insecure,
-            client,
+            clients,
             retry: options.retry,
             limit: limit::AdaptiveLimit::new(if options.max_in_flight == 0 {
                 DEFAULT_IN_FLIGHT
             } else {
                 options.max_in_flight
             }),
+            stats: stats::Stats::default(),
         })
     }
 
     pub fn registry(&self) -> &str {
         &self.registry
+    }
+
+    /// What this transport has done so far.
+    pub fn stats(&self) -> &stats::Stats {
+        &self.stats
     }
 
     /// `path` (with query) resolved against the registry root.
@@ -311,6 +298,7 @@ impl Transport {
         };
         let replayable = stream_body.is_none();
         let mut attempt = 0u32;
+        let mut hops = 0usize;
         let mut auth_retried = false;
         loop {
             attempt += 1;
@@ -318,7 +306,7 @@ impl Transport {
             // Location elsewhere gets none.
             let own_origin = !req.anonymous && req.url.origin() == self.base.read().await.origin();
             let authorization = if own_origin {
-                self.auth.header(&self.client, &req.scopes).await?
+                self.auth.header(&self.clients, &req.scopes).await?
             } else {
                 None
             };
@@ -326,12 +314,21 @@ impl Transport {
             let resp = match self.dispatch(&req, stream_body.take(), authorization).await {
                 Ok(r) => r,
                 Err(e) => {
+                    self.stats.record(&req.method, 0, None);
                     self.after_failure(&mut req, e, replayable, attempt).await?;
+                    self.stats.retried();
                     continue;
                 }
             };
             let status = resp.status();
+            self.stats
+                .record(&req.method, status.as_u16(), Some(resp.headers()));
             self.limit.observe(status);
+            if self.clients.stops_foreign_redirects && status.is_redirection() && replayable {
+                req.url = self.foreign_hop(&req, &resp, &mut hops)?;
+                attempt -= 1;
+                continue;
+            }
             if status == StatusCode::UNAUTHORIZED {
                 let answered_by_registry = resp.url().origin() == self.base.read().await.origin();
                 let scopes = self
@@ -361,6 +358,7 @@ impl Transport {
                 && let Some(wait) = self.retry.delay(attempt, Some(resp.headers()))
             {
                 tracing::debug!(method = %req.method, url = %redact_url(&req.url), status = status.as_u16(), attempt, ?wait, "retrying");
+                self.stats.retried();
                 tokio::time::sleep(wait).await;
                 continue;
             }
@@ -376,7 +374,8 @@ impl Transport {
         authorization: Option<HeaderValue>,
     ) -> Result<reqwest::Response, reqwest::Error> {
         let mut builder = self
-            .client
+            .clients
+            .for_url(&req.url)
             .request(req.method.clone(), req.url.clone())
             .headers(req.headers.clone());
         if let Some(h) = authorization {
@@ -400,8 +399,9 @@ impl Transport {
         replayable: bool,
         attempt: u32,
     ) -> Result<(), TransportError> {
-        if e.is_redirect() {
-            // A refused hop or a loop: deterministic, never retried.
+        if e.is_redirect() || refused_by_resolver(&e) {
+            // A refused hop, a loop, a name that resolves inward:
+            // deterministic, never retried.
             return Err(TransportError::Refused {
                 url: redact_url(&req.url),
                 why: error::describe_reqwest(&e),
@@ -422,6 +422,33 @@ impl Transport {
             }
             _ => Err(TransportError::network(&req.method, &req.url, &e)),
         }
+    }
+
+    /// A hop to another origin that the client holding a certificate
+    /// stopped at: followed without it (the next request goes out through
+    /// the foreign client), within the hop cap and the hop policy.
+    fn foreign_hop(
+        &self,
+        req: &Request,
+        resp: &reqwest::Response,
+        hops: &mut usize,
+    ) -> Result<Url, TransportError> {
+        *hops += 1;
+        let refused = |why: String| TransportError::Refused {
+            url: redact_url(&req.url),
+            why,
+        };
+        if *hops > client::MAX_REDIRECTS {
+            return Err(refused("too many redirects".into()));
+        }
+        let next = resp
+            .headers()
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| resp.url().join(l).ok())
+            .ok_or_else(|| refused("a redirect without a usable Location".into()))?;
+        policy::check_hop(resp.url(), &next).map_err(refused)?;
+        Ok(next)
     }
 
     /// After a 401: the scopes to send the request again with, or the auth
@@ -466,21 +493,14 @@ impl Transport {
     }
 }
 
-/// Follows at most [`MAX_REDIRECTS`] hops, each allowed by
-/// [`policy::check_hop`]. reqwest itself drops `Authorization` when a hop
-/// changes origin.
-fn redirect_policy() -> reqwest::redirect::Policy {
-    reqwest::redirect::Policy::custom(|attempt| {
-        let refused = attempt
-            .previous()
-            .last()
-            .and_then(|prev| policy::check_hop(prev, attempt.url()).err());
-        if let Some(why) = refused {
-            attempt.error(why)
-        } else if attempt.previous().len() >= MAX_REDIRECTS {
-            attempt.error("too many redirects")
-        } else {
-            attempt.follow()
+/// Whether the name resolver refused an address (see `dns`).
+fn refused_by_resolver(e: &reqwest::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        if s.is::<dns::InternalAddress>() {
+            return true;
         }
-    })
+        source = s.source();
+    }
+    false
 }
