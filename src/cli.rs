@@ -32,6 +32,8 @@ pub struct Cli {
 pub enum Command {
     /// Copy one image (all platforms of a multi-arch image) from SRC to DST.
     Copy(CopyArgs),
+    /// Mirror the repositories and namespaces a YAML config lists (docs/sync.md).
+    Sync(SyncArgs),
     /// Show an image: media type, digest, size, platforms and children.
     Inspect(InspectArgs),
     /// List the tags of a repository (following pagination).
@@ -52,6 +54,56 @@ EXAMPLES:
   ocirepl man > ocirepl.1 && man ./ocirepl.1
   ocirepl man --dir /usr/local/share/man/man1")]
     Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "\
+EXIT CODES: 0 every image copied, up to date or skipped; 1 an image or job failed;
+2 the config (FILE:LINE:COLUMN) or the command line is wrong.
+
+EXAMPLES:
+  ocirepl sync --check mirror.yaml
+  ocirepl sync --plan --job alpine mirror.yaml
+  ocirepl sync --output json mirror.yaml > run.jsonl")]
+pub struct SyncArgs {
+    /// The config file (YAML, version 1).
+    #[arg(value_name = "CONFIG")]
+    pub config: PathBuf,
+
+    /// Validate the config and stop; nothing is contacted.
+    #[arg(long)]
+    pub check: bool,
+
+    /// Read both sides and print what each image would get (copy,
+    /// up-to-date, skip) with the bytes to move; write nothing.
+    #[arg(long, conflicts_with = "check")]
+    pub plan: bool,
+
+    /// Run only this job (repeatable).
+    #[arg(long = "job", value_name = "NAME")]
+    pub only: Vec<String>,
+
+    /// Images copied at once, across all jobs (blob transfers per image too).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub jobs: u16,
+
+    /// Give up on an image after this many seconds, all retries included.
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+
+    /// How long a connection may stay silent before it counts as broken.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub read_timeout: u64,
+
+    /// human: progress and a summary on stderr; json: one line per image,
+    /// then one summary line, on stdout.
+    #[arg(long, value_enum, default_value_t = Output::Human)]
+    pub output: Output,
+
+    /// Progress bars on stderr (auto: on a terminal, unless -q or --output json).
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
 }
 
 #[derive(Debug, Args)]

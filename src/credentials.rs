@@ -19,7 +19,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::reference::DOCKER_HUB;
-use crate::transport::Credentials;
+pub use crate::transport::Credentials;
 
 /// How long a credential helper may take before we give up on it.
 pub const HELPER_TIMEOUT: Duration = Duration::from_secs(10);

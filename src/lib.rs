@@ -25,6 +25,9 @@ pub mod store;
 // Engine: copies images between stores.
 pub mod copy;
 
+// Mirror jobs: a config of jobs run as one run of the engine.
+pub mod sync;
+
 // Entry: command-line syntax, and commands turned into runs.
 pub mod app;
 pub mod cli;

@@ -107,6 +107,10 @@ pub struct CopyOptions {
     pub limits: Limits,
     /// A deadline for the image, all steps and retries included.
     pub timeout: Option<Duration>,
+    /// Manifest pulls to keep in reserve on a registry that states a pull
+    /// budget (Docker Hub): an image that would dig into them is left for
+    /// a later run. `None`: no reserve.
+    pub pull_reserve: Option<u64>,
 }
 
 impl CopyOptions {
@@ -127,6 +131,15 @@ impl CopyOptions {
             && self.mode != Mode::NormaliseIndex
             && self.format == Format::Auto
     }
+
+    /// Whether the pushed root follows from the source root's bytes alone
+    /// (a platform filter or an unwrap, no conversion), so that an
+    /// unchanged image is known from the root and one HEAD of the target.
+    pub fn root_decides(&self) -> bool {
+        self.platforms != PlatformSelection::All
+            && self.mode != Mode::NormaliseIndex
+            && self.format == Format::Auto
+    }
 }
 
 /// The tag docker assumes when a reference names none.
@@ -144,6 +157,8 @@ pub struct CopyJob {
     /// A digest the target reference named: the result must have it.
     pub dst_digest: Option<Digest>,
     pub options: CopyOptions,
+    /// The mirror job this image belongs to, for its report.
+    pub label: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,6 +200,7 @@ impl CopyJob {
             src,
             dst_tag,
             options,
+            label: None,
         })
     }
 

@@ -237,6 +237,17 @@ impl Reference {
         }
     }
 
+    /// The same registry, another repository (a name from a listing,
+    /// validated there), without tag or digest.
+    pub fn with_repository(&self, repository: &str) -> Reference {
+        Reference {
+            registry: self.registry.clone(),
+            repository: repository.to_string(),
+            tag: None,
+            digest: None,
+        }
+    }
+
     /// `host[:port]`, normalised (`docker.io` becomes `registry-1.docker.io`).
     pub fn registry(&self) -> &str {
         &self.registry
@@ -380,6 +391,16 @@ fn validate_domain(input: &str, domain: &str) -> Result<(), ReferenceError> {
 }
 
 /// `[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*`
+/// Checks a repository name (`team/app`) from a listing, as a reference's
+/// path would be checked.
+pub fn validate_repository(name: &str) -> Result<(), ReferenceError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(invalid(name, "not a repository name"));
+    }
+    name.split('/')
+        .try_for_each(|c| validate_path_component(name, c))
+}
+
 fn validate_path_component(input: &str, c: &str) -> Result<(), ReferenceError> {
     let why = if c.is_empty() {
         Some("the repository has an empty path component".to_string())

@@ -13,6 +13,11 @@ pub enum Action {
     Copied,
     UpToDate,
     Failed,
+    /// Left alone on purpose (an immutable tag already there, a pull
+    /// budget kept in reserve); `reason` says why.
+    Skipped,
+    /// `--plan`: this image would be copied (`bytes_copied` is what would move).
+    Copy,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -25,6 +30,9 @@ pub struct BlobCounts {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ImageReport {
+    /// The mirror job it belongs to (sync only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
     pub source: String,
     pub target: String,
     pub source_digest: Option<String>,
@@ -80,6 +88,17 @@ impl ImageReport {
                 self.target,
                 self.error.as_deref().unwrap_or("unknown error")
             ),
+            Action::Skipped => format!(
+                "skip {}: {}",
+                self.target,
+                self.reason.as_deref().unwrap_or("left alone")
+            ),
+            Action::Copy => format!(
+                "copy {} -> {} ({} to move)",
+                self.source,
+                self.target,
+                human_bytes(self.bytes_copied)
+            ),
         }
     }
 }
@@ -106,6 +125,7 @@ mod tests {
     #[test]
     fn json_field_names_are_stable() {
         let r = ImageReport {
+            job: None,
             source: "a".into(),
             target: "b".into(),
             source_digest: Some("sha256:x".into()),

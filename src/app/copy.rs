@@ -55,6 +55,7 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
             Some(b) => b.clone() as Arc<dyn Progress>,
             None => Arc::new(Silent),
         },
+        plan_only: false,
     });
     let reports = replicator.run_all(&tasks).await;
     if let Some(b) = &bars {
@@ -197,6 +198,7 @@ fn options(args: &CopyArgs) -> Result<CopyOptions> {
             max_image_manifest_bytes: args.max_image_manifest_bytes,
         },
         timeout: args.timeout.map(Duration::from_secs),
+        pull_reserve: None,
     };
     options.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok(options)

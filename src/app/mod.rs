@@ -13,6 +13,7 @@ mod docs;
 mod index;
 mod inspect;
 pub mod progress;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,6 +37,7 @@ pub const EXIT_USAGE: u8 = 2;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Copy(args) => copy::run(args, cli.quiet).await,
+        Command::Sync(args) => sync::run(args, cli.quiet).await,
         Command::Inspect(args) => inspect::inspect(args).await,
         Command::Tags(args) => inspect::tags(args).await,
         Command::Index(IndexCommand::Create(args)) => index::create(args, cli.quiet).await,

@@ -108,6 +108,15 @@ impl CopyError {
         matches!(*self.failure, Failure::Selection(_))
     }
 
+    /// The source's pull budget is kept in reserve: nothing failed, the
+    /// image waits for a later run.
+    pub fn is_budget(&self) -> bool {
+        matches!(
+            &*self.failure,
+            Failure::Store(StoreError::PullBudget { .. })
+        )
+    }
+
     /// Why the target refused a manifest, when it did.
     pub fn rejection(&self) -> Option<Rejection> {
         match &*self.failure {

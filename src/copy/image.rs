@@ -7,6 +7,8 @@
 
 use std::collections::HashSet;
 
+use futures::stream::{self, StreamExt, TryStreamExt};
+
 use super::blobs::{self, BlobStats, Trust};
 use super::diff_ids::DiffIds;
 use super::platforms::{self, RootChoice};
@@ -14,9 +16,10 @@ use super::shape::{self, Shaped};
 use super::walk::{self, WalkOptions};
 use super::{CopyError, Replicator, Step, push};
 use crate::digest::Digest;
+use crate::manifest::RawManifest;
 use crate::manifest::schema1::Schema1;
 use crate::media::Kind;
-use crate::plan::CopyJob;
+use crate::plan::{CopyJob, CopyOptions};
 use crate::reference::ManifestRef;
 use crate::report::Action;
 use crate::store::{Blob, Location, Store, StoreError};
@@ -64,6 +67,8 @@ pub(super) struct Outcome {
     pub manifests_pushed: u64,
     /// Why the target digest differs from the source's (or what it came from).
     pub reason: Option<String>,
+    /// `--plan`: the bytes a run would move.
+    pub bytes_to_move: Option<u64>,
 }
 
 impl Outcome {
@@ -74,14 +79,26 @@ impl Outcome {
             target_digest: target,
             manifests_pushed: 0,
             reason,
+            bytes_to_move: None,
         }
     }
 }
 
-/// Step 1: the source digest, and what the target holds now.
+/// The target digest a copy will push, known before the walk.
+pub(super) struct Prediction {
+    pub target: Digest,
+    /// The source digest the report names (the child, when unwrapped).
+    pub source: Digest,
+    pub reason: Option<String>,
+}
+
+/// Step 1: the source, and what the target holds now.
 pub(super) struct Resolved {
     pub source_digest: Digest,
-    /// What the target tag names now, when that can decide anything.
+    /// The source root, when it was read to predict the target.
+    pub root: Option<RawManifest>,
+    pub prediction: Option<Prediction>,
+    /// What the target reference names now, when that can decide anything.
     pub current: Option<Digest>,
 }
 
@@ -99,13 +116,21 @@ pub(super) struct Selected {
 pub(super) async fn copy_image(img: &Image<'_>) -> Result<Outcome, CopyError> {
     let resolved = resolve(img).await?;
     let options = &img.job.options;
-    if options.keeps_bytes() && resolved.current.as_ref() == Some(&resolved.source_digest) {
-        let d = resolved.source_digest;
-        return Ok(Outcome::up_to_date(d.clone(), d, None));
+    if let Some(p) = &resolved.prediction
+        && resolved.current.as_ref() == Some(&p.target)
+    {
+        return Ok(Outcome::up_to_date(
+            p.source.clone(),
+            p.target.clone(),
+            p.reason.clone(),
+        ));
     }
     let selected = select(img, &resolved).await?;
     if let Some(done) = already_there(img, &resolved, &selected).await? {
         return Ok(done);
+    }
+    if img.run.settings.plan_only {
+        return planned(img, &selected).await;
     }
     let diff_ids = selected.schema1.as_ref().map(|s1| {
         DiffIds::new(
@@ -121,13 +146,58 @@ pub(super) async fn copy_image(img: &Image<'_>) -> Result<Outcome, CopyError> {
     push::push_all(img, &selected, diff_ids.as_ref()).await
 }
 
-/// The source digest (one HEAD for a tag) and, when it can decide
-/// anything, what the target names now (one HEAD): an unchanged image
-/// costs exactly these.
+/// The source digest and, when it can decide anything, what the target
+/// names now: an unchanged image costs one request per side (a HEAD of
+/// each; a GET of the source root when the plan filters or unwraps it,
+/// since the target digest follows from the root's bytes).
 async fn resolve(img: &Image<'_>) -> Result<Resolved, CopyError> {
     let job = img.job;
-    let source_digest = match &job.src {
-        ManifestRef::Digest(d) => d.clone(),
+    let options = &job.options;
+    let (source_digest, root) = if options.root_decides() {
+        reserve_pulls(img, 1)?;
+        let root = img
+            .src
+            .manifest_get(&job.src)
+            .await
+            .map_err(|e| CopyError::new(Step::ReadSource, e))?;
+        (root.digest.clone(), Some(root))
+    } else {
+        (source_digest(img).await?, None)
+    };
+    let prediction = match &root {
+        Some(r) => Some(predict(r, options)?),
+        None => options.keeps_bytes().then(|| Prediction {
+            target: source_digest.clone(),
+            source: source_digest.clone(),
+            reason: None,
+        }),
+    };
+    let target_ref = match (&prediction, &job.dst_tag) {
+        (Some(p), _) => Some(job.target_ref(&p.target)),
+        (None, Some(t)) => Some(ManifestRef::Tag(t.clone())),
+        (None, None) => None,
+    };
+    let current = match target_ref {
+        Some(r) => img
+            .dst
+            .manifest_head(&r)
+            .await
+            .map_err(|e| CopyError::new(Step::CheckTarget, e))?,
+        None => None,
+    };
+    Ok(Resolved {
+        source_digest,
+        root,
+        prediction,
+        current,
+    })
+}
+
+/// The digest the source reference names: one HEAD for a tag.
+async fn source_digest(img: &Image<'_>) -> Result<Digest, CopyError> {
+    let job = img.job;
+    match &job.src {
+        ManifestRef::Digest(d) => Ok(d.clone()),
         tag => img
             .src
             .manifest_head(tag)
@@ -140,23 +210,40 @@ async fn resolve(img: &Image<'_>) -> Result<Resolved, CopyError> {
                         what: format!("manifest {}", job.source_display()),
                     },
                 )
-            })?,
-    };
-    // For a copy that keeps the bytes (up to date already?), or a tag a
-    // rewritten root may already carry. A rewritten root pushed by digest
-    // is checked once its digest is known.
-    let current = if job.options.keeps_bytes() || job.dst_tag.is_some() {
-        img.dst
-            .manifest_head(&job.target_ref(&source_digest))
-            .await
-            .map_err(|e| CopyError::new(Step::CheckTarget, e))?
-    } else {
-        None
-    };
-    Ok(Resolved {
-        source_digest,
-        current,
+            }),
+    }
+}
+
+/// What a filter or an unwrap of `root` will push.
+fn predict(root: &RawManifest, options: &CopyOptions) -> Result<Prediction, CopyError> {
+    Ok(match platforms::choose(root, &options.platforms)? {
+        RootChoice::Whole => Prediction {
+            target: root.digest.clone(),
+            source: root.digest.clone(),
+            reason: None,
+        },
+        RootChoice::Filter(sel) => Prediction {
+            target: shape::filtered(root, &sel)?.digest,
+            source: root.digest.clone(),
+            reason: Some(shape::filter_reason(&sel)),
+        },
+        RootChoice::Unwrap(child) => Prediction {
+            target: child.digest.clone(),
+            source: child.digest,
+            reason: Some(format!("unwrapped from index {}", root.digest)),
+        },
     })
+}
+
+/// Takes pulls off the source's stated budget when the plan keeps a reserve.
+pub(super) fn reserve_pulls(img: &Image<'_>, n: u64) -> Result<(), CopyError> {
+    match img.job.options.pull_reserve {
+        Some(keep) => img
+            .src
+            .reserve_pulls(n, keep)
+            .map_err(|e| CopyError::new(Step::ReadSource, e)),
+        None => Ok(()),
+    }
 }
 
 /// Reads the root, applies the platform selection, walks what it keeps and
@@ -164,14 +251,20 @@ async fn resolve(img: &Image<'_>) -> Result<Resolved, CopyError> {
 async fn select(img: &Image<'_>, resolved: &Resolved) -> Result<Selected, CopyError> {
     let options = &img.job.options;
     let mut source_digest = resolved.source_digest.clone();
-    let mut root = img
-        .src
-        .manifest_get(&ManifestRef::Digest(source_digest.clone()))
-        .await
-        .map_err(|e| CopyError::new(Step::ReadSource, e))?;
+    let mut root = match &resolved.root {
+        Some(r) => r.clone(),
+        None => {
+            reserve_pulls(img, 1)?;
+            img.src
+                .manifest_get(&ManifestRef::Digest(source_digest.clone()))
+                .await
+                .map_err(|e| CopyError::new(Step::ReadSource, e))?
+        }
+    };
     let choice = platforms::choose(&root, &options.platforms)?;
     let mut reason = None;
     if let RootChoice::Unwrap(child) = &choice {
+        reserve_pulls(img, 1)?;
         root = walk::fetch_child(img.src, child.clone(), options.limits.max_manifest_size).await?;
         reason = Some(format!("unwrapped from index {source_digest}"));
         source_digest = root.digest.clone();
@@ -185,6 +278,7 @@ async fn select(img: &Image<'_>, resolved: &Resolved) -> Result<Selected, CopyEr
         keep: keep.as_ref(),
         include_foreign: options.include_foreign,
         limits: options.limits,
+        pull_reserve: options.pull_reserve,
     };
     let tree = walk::walk(img.src, root, walk_options).await?;
     tracing::info!(
@@ -235,7 +329,7 @@ async fn already_there(
     resolved: &Resolved,
     sel: &Selected,
 ) -> Result<Option<Outcome>, CopyError> {
-    if sel.schema1.is_some() || img.job.options.keeps_bytes() {
+    if sel.schema1.is_some() || resolved.prediction.is_some() {
         return Ok(None);
     }
     let current = match &sel.target_ref {
@@ -255,4 +349,31 @@ async fn already_there(
             )
         }),
     )
+}
+
+/// `--plan`: what a run would move, read from both sides without writing.
+async fn planned(img: &Image<'_>, sel: &Selected) -> Result<Outcome, CopyError> {
+    let missing = stream::iter(&sel.blobs)
+        .map(|b| async move {
+            if img.run.ledger.knows(&img.dst_at, &b.digest) {
+                return Ok(0);
+            }
+            let present = img
+                .dst
+                .blob_head(&b.digest)
+                .await
+                .map_err(|e| CopyError::new(Step::Blob(b.digest.clone()), e))?;
+            Ok::<u64, CopyError>(if present.is_some() { 0 } else { b.size })
+        })
+        .buffer_unordered(img.jobs())
+        .try_fold(0u64, |sum, n| async move { Ok(sum + n) })
+        .await?;
+    Ok(Outcome {
+        action: Action::Copy,
+        source_digest: sel.source_digest.clone(),
+        target_digest: sel.shaped.root.digest.clone(),
+        manifests_pushed: 0,
+        reason: sel.shaped.reason.clone(),
+        bytes_to_move: Some(missing),
+    })
 }

@@ -46,6 +46,9 @@ pub struct RunSettings {
     pub jobs: usize,
     pub diff_id_cache: Arc<dyn DiffIdCache>,
     pub progress: Arc<dyn Progress>,
+    /// `--plan`: read both sides, write nothing, report what a run would
+    /// do (`Action::Copy` with the bytes that would move).
+    pub plan_only: bool,
 }
 
 impl Default for RunSettings {
@@ -54,6 +57,7 @@ impl Default for RunSettings {
             jobs: 6,
             diff_id_cache: Arc::new(NoCache),
             progress: Arc::new(Silent),
+            plan_only: false,
         }
     }
 }
@@ -128,6 +132,7 @@ fn report(
     started: Instant,
 ) -> ImageReport {
     let mut report = ImageReport {
+        job: job.label.clone(),
         source: job.source_display(),
         target: job.target_display(),
         source_digest: None,
@@ -154,6 +159,13 @@ fn report(
             report.target_digest = Some(o.target_digest.to_string());
             report.action = o.action;
             report.manifests_pushed = o.manifests_pushed;
+            if let Some(bytes) = o.bytes_to_move {
+                report.bytes_copied = bytes;
+            }
+        }
+        Err(e) if e.is_budget() => {
+            report.action = Action::Skipped;
+            report.reason = Some(e.failure.to_string());
         }
         Err(e) => {
             report.usage_error = e.is_usage();

@@ -62,6 +62,7 @@ async fn push_once(
         target_digest: pushed.digest,
         manifests_pushed: children + 1,
         reason,
+        bytes_to_move: None,
     })
 }
 

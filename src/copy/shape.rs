@@ -15,7 +15,7 @@ use super::platforms::RootChoice;
 use super::walk::CopyTree;
 use super::{CopyError, Step};
 use crate::digest::Digest;
-use crate::manifest::index;
+use crate::manifest::index::{self, Selection};
 use crate::manifest::oci::{self, Remap};
 use crate::manifest::{MAX_MANIFEST_SIZE, ManifestError, Parsed, RawManifest};
 use crate::media::{Kind, MediaType};
@@ -43,13 +43,8 @@ pub async fn shape(
     let mut root = tree.root;
     let mut levels = tree.child_levels;
     if let RootChoice::Filter(sel) = choice {
-        let keep: HashSet<Digest> = sel.kept.iter().map(|d| d.digest.clone()).collect();
-        let what = format!("index {}", root.digest);
-        root = index::filtered(&root, &keep, &sel.dropped).map_err(rewrite(what))?;
-        reasons.push(format!(
-            "platform filter (dropped {})",
-            sel.dropped.join(", ")
-        ));
+        root = filtered(&root, sel)?;
+        reasons.push(filter_reason(sel));
     }
     if options.mode == Mode::NormaliseIndex && root.media_type.kind() == Kind::Image {
         let platform = image_platform(src, &root).await?;
@@ -82,6 +77,17 @@ pub async fn shape(
         child_levels: levels,
         reason: (!reasons.is_empty()).then(|| reasons.join("; ")),
     })
+}
+
+/// The index that keeps what `sel` keeps of `root`.
+pub fn filtered(root: &RawManifest, sel: &Selection) -> Result<RawManifest, CopyError> {
+    let keep: HashSet<Digest> = sel.kept.iter().map(|d| d.digest.clone()).collect();
+    index::filtered(root, &keep, &sel.dropped).map_err(rewrite(format!("index {}", root.digest)))
+}
+
+/// Why a filtered index has a new digest.
+pub fn filter_reason(sel: &Selection) -> String {
+    format!("platform filter (dropped {})", sel.dropped.join(", "))
 }
 
 fn rewrite(what: String) -> impl FnOnce(ManifestError) -> CopyError {

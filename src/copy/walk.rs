@@ -48,6 +48,9 @@ pub struct WalkOptions<'a> {
     /// being left where they are.
     pub include_foreign: bool,
     pub limits: Limits,
+    /// Pulls kept in reserve on a registry that states a pull budget: the
+    /// children of each level are reserved before any is fetched.
+    pub pull_reserve: Option<u64>,
 }
 
 /// Walks `root`, fetching child manifests from `src` (at most `jobs` at once).
@@ -100,6 +103,10 @@ pub async fn walk(
                 Step::Walk,
                 format!("indexes nested deeper than {MAX_INDEX_DEPTH} levels"),
             ));
+        }
+        if let Some(keep) = options.pull_reserve {
+            src.reserve_pulls(next.len() as u64, keep)
+                .map_err(|e| CopyError::new(Step::Walk, e))?;
         }
         let max = options.limits.max_manifest_size;
         let children: Vec<RawManifest> = stream::iter(next)

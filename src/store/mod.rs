@@ -94,6 +94,17 @@ pub enum StoreError {
         #[source]
         source: TransportError,
     },
+    /// The registry's pull budget (Docker Hub's rate limit) would fall
+    /// below what the run keeps in reserve: the image is left for later.
+    #[error(
+        "{registry} has {remaining} pulls left in its rate-limit window; this image needs {needed} and {keep} are kept in reserve (ratelimit_min): left for a later run"
+    )]
+    PullBudget {
+        registry: String,
+        remaining: u64,
+        needed: u64,
+        keep: u64,
+    },
     /// Credentials could not be looked up (an auth file, a helper).
     #[error(transparent)]
     Credentials(#[from] CredentialError),
@@ -210,6 +221,14 @@ pub trait Store: Send + Sync {
 
     /// Every tag of the repository, in the store's order.
     async fn tags(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Takes `n` manifest pulls off the budget the store's registry states
+    /// (Docker Hub counts manifest GETs), unless fewer than `keep` would be
+    /// left. Stores without such a budget always agree.
+    fn reserve_pulls(&self, n: u64, keep: u64) -> Result<(), StoreError> {
+        let _ = (n, keep);
+        Ok(())
+    }
 }
 
 /// Checks fetched manifest bytes against the digest the caller expects.

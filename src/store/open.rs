@@ -164,6 +164,14 @@ impl Stores {
         Ok(registry)
     }
 
+    /// Every registry this run reached, with its counters.
+    pub fn registries(&self) -> Vec<Arc<Registry>> {
+        self.registries
+            .lock()
+            .map(|r| r.iter().map(|(_, r)| r.clone()).collect())
+            .unwrap_or_default()
+    }
+
     fn layout(&self, path: &Path, role: Role) -> Result<Arc<LayoutStore>, StoreError> {
         let mut known = self
             .layouts

@@ -30,6 +30,7 @@ use crate::manifest::RawManifest;
 use crate::media::MediaType;
 use crate::reference::ManifestRef;
 use crate::transport::auth::repository_scope;
+use crate::transport::stats::Stats;
 use crate::transport::{Body, Request, Transport, TransportError};
 use errors::{rejected_manifest, sorted};
 
@@ -61,6 +62,25 @@ impl Registry {
     /// `host[:port]`.
     pub fn name(&self) -> &str {
         self.transport.registry()
+    }
+
+    /// Requests, retries and the pull budget seen so far.
+    pub fn stats(&self) -> &Stats {
+        self.transport.stats()
+    }
+
+    /// Every repository the registry lists (`/v2/_catalog`, all pages).
+    pub async fn catalog(&self, page_size: Option<u32>) -> Result<Vec<String>, StoreError> {
+        let mut url = self.transport.url("/v2/_catalog").await;
+        if let Some(n) = page_size {
+            url.query_pairs_mut().append_pair("n", &n.to_string());
+        }
+        let what = format!("the catalog of {}", self.name());
+        let scopes = vec!["registry:catalog:*".to_string()];
+        tags::list(&self.transport, url, scopes, &what, "repositories", |r| {
+            crate::reference::validate_repository(r).map_err(|e| e.to_string())
+        })
+        .await
     }
 }
 
@@ -408,5 +428,17 @@ impl Store for RegistryStore {
 
     async fn blob_put(&self, blob: &Blob, data: BlobStream) -> Result<(), StoreError> {
         self.upload(blob, data).await
+    }
+
+    fn reserve_pulls(&self, n: u64, keep: u64) -> Result<(), StoreError> {
+        self.registry
+            .stats()
+            .reserve(n, keep)
+            .map_err(|budget| StoreError::PullBudget {
+                registry: self.registry.name().to_string(),
+                remaining: budget.remaining,
+                needed: n,
+                keep,
+            })
     }
 }

@@ -1,0 +1,419 @@
+//! Mirror jobs as the run uses them: the raw config validated, defaults
+//! merged into each job, references parsed, patterns compiled, and
+//! credentials described (not yet read) per registry.
+//!
+//! Owns the config's meaning and every semantic complaint (duplicate job
+//! names, a bad pattern or range, a target equal to its source, defaults
+//! that name a source), each tied to its place in the file. Never contacts
+//! a registry.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use serde_saphyr::Spanned;
+
+use super::config::{ConfigError, ConfigErrors, RawConfig, RawCreds, RawJob, error_at, read};
+use super::filter::{Filter, Pattern};
+use crate::plan::{CopyOptions, Format, Mode, PlatformSelection};
+use crate::platform::Platform;
+use crate::reference::{ImageRef, Reference};
+
+/// The only config version this build reads.
+pub const VERSION: u32 = 1;
+/// Docker Hub pulls kept in reserve unless a job says otherwise.
+pub const DEFAULT_RATELIMIT_MIN: u32 = 10;
+
+/// A validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub file: PathBuf,
+    pub jobs: Vec<Job>,
+    pub registries: Vec<RegistrySettings>,
+}
+
+/// Where a job reads or writes: one repository, or every repository
+/// under a prefix of a registry (`ghcr.io/acme/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Endpoint {
+    Repository(Reference),
+    Namespace {
+        /// A reference to `REGISTRY/PREFIX` (or a placeholder repository
+        /// when the prefix is empty), for the registry's name and address.
+        at: Reference,
+        /// With its trailing slash; empty for a whole registry.
+        prefix: String,
+    },
+}
+
+impl Endpoint {
+    pub fn registry(&self) -> &str {
+        match self {
+            Endpoint::Repository(r) | Endpoint::Namespace { at: r, .. } => r.registry(),
+        }
+    }
+}
+
+/// One mirror job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub name: String,
+    pub source: Endpoint,
+    pub target: Endpoint,
+    pub tags: Filter,
+    /// Tags that never change once in the target: listed there, never checked again.
+    pub immutable: Vec<Pattern>,
+    /// For a namespace job, which repositories below the prefix.
+    pub repositories: Filter,
+    pub options: CopyOptions,
+    pub ratelimit_min: u32,
+}
+
+/// How a registry's password is found (read when the registry is first used).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Creds {
+    Env { username: String, variable: String },
+    File { username: String, path: PathBuf },
+    Authfile(PathBuf),
+}
+
+/// The `registries:` entry for one `HOST[:PORT]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrySettings {
+    pub host: String,
+    pub creds: Option<Creds>,
+    pub tls_verify: Option<bool>,
+    pub cert_dir: Option<PathBuf>,
+    pub concurrency: Option<usize>,
+}
+
+/// Reads and validates a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let raw = read(path).map_err(|e| ConfigErrors(vec![e]))?;
+    validate(path, raw)
+}
+
+/// Validates parsed config text.
+pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    if raw.version.value != VERSION {
+        errors.push(error_at(
+            file,
+            &raw.version.referenced,
+            format!(
+                "unsupported config version {} (this ocirepl reads version {VERSION})",
+                raw.version.value
+            ),
+        ));
+    }
+    let defaults = raw.defaults.map(|d| d.value).unwrap_or_default();
+    for field in [&defaults.name, &defaults.source, &defaults.target]
+        .into_iter()
+        .flatten()
+    {
+        errors.push(error_at(
+            file,
+            &field.referenced,
+            "defaults cannot set name, source or target",
+        ));
+    }
+    let mut names = HashSet::new();
+    let mut jobs = Vec::new();
+    if raw.jobs.value.is_empty() {
+        errors.push(error_at(file, &raw.jobs.referenced, "no jobs"));
+    }
+    for spanned in raw.jobs.value {
+        let mut v = Validator {
+            file,
+            errors: &mut errors,
+        };
+        let Some(job) = v.job(&spanned, &defaults) else {
+            continue;
+        };
+        if names.insert(job.name.clone()) {
+            jobs.push(job);
+        } else {
+            let at = spanned
+                .value
+                .name
+                .as_ref()
+                .map_or(&spanned.referenced, |n| &n.referenced);
+            errors.push(error_at(
+                file,
+                at,
+                format!("duplicate job name {:?}", job.name),
+            ));
+        }
+    }
+    let registries = raw
+        .registries
+        .into_iter()
+        .filter_map(|(host, r)| registry(file, &host, r.value, &mut errors))
+        .collect();
+    if errors.is_empty() {
+        Ok(Config {
+            file: file.to_path_buf(),
+            jobs,
+            registries,
+        })
+    } else {
+        // A mistake in `defaults` is found once per job that inherits it.
+        errors.sort_by(|a, b| (a.line, a.column, &a.message).cmp(&(b.line, b.column, &b.message)));
+        errors.dedup();
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// Collects complaints while turning raw jobs into jobs.
+struct Validator<'a> {
+    file: &'a Path,
+    errors: &'a mut Vec<ConfigError>,
+}
+
+impl Validator<'_> {
+    fn complain<T>(&mut self, at: &Spanned<T>, message: impl Into<String>) {
+        self.errors
+            .push(error_at(self.file, &at.referenced, message));
+    }
+
+    fn job(&mut self, spanned: &Spanned<RawJob>, defaults: &RawJob) -> Option<Job> {
+        let before = self.errors.len();
+        let raw = &spanned.value;
+        let (Some(name), Some(source), Some(target)) = (&raw.name, &raw.source, &raw.target) else {
+            self.complain(spanned, "a job needs name, source and target");
+            return None;
+        };
+        if name.value.is_empty()
+            || !name
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            self.complain(
+                name,
+                format!("job name {:?}: use letters, digits, - and _", name.value),
+            );
+        }
+        let src = self.endpoint(source);
+        let dst = self.endpoint(target);
+        match (&src, &dst) {
+            (Some(a), Some(b)) if a == b => self.complain(target, "the target is the source"),
+            (Some(Endpoint::Namespace { .. }), Some(Endpoint::Repository(_)))
+            | (Some(Endpoint::Repository(_)), Some(Endpoint::Namespace { .. })) => self.complain(
+                target,
+                "source and target must both be repositories, or both namespaces (ending in /)",
+            ),
+            _ => {}
+        }
+        let pick = |j: &Option<Vec<Spanned<String>>>, d: &Option<Vec<Spanned<String>>>| {
+            j.clone().or_else(|| d.clone()).unwrap_or_default()
+        };
+        let none = Default::default();
+        let (jt, dt) = (
+            raw.tags.as_ref().unwrap_or(&none),
+            defaults.tags.as_ref().unwrap_or(&none),
+        );
+        let filter = Filter {
+            include: self.patterns(&pick(&jt.include, &dt.include)),
+            exclude: self.patterns(&pick(&jt.exclude, &dt.exclude)),
+            latest: jt.latest.as_ref().or(dt.latest.as_ref()).map(|l| l.value),
+        };
+        let immutable = self.patterns(&pick(&jt.immutable, &dt.immutable));
+        let nr = Default::default();
+        let (jr, dr) = (
+            raw.repositories.as_ref().unwrap_or(&nr),
+            defaults.repositories.as_ref().unwrap_or(&nr),
+        );
+        let repositories = Filter {
+            include: self.patterns(&pick(&jr.include, &dr.include)),
+            exclude: self.patterns(&pick(&jr.exclude, &dr.exclude)),
+            latest: None,
+        };
+        let options = self.options(raw, defaults);
+        let ratelimit_min = raw
+            .ratelimit_min
+            .as_ref()
+            .or(defaults.ratelimit_min.as_ref())
+            .map_or(DEFAULT_RATELIMIT_MIN, |r| r.value);
+        if self.errors.len() > before {
+            return None;
+        }
+        Some(Job {
+            name: name.value.clone(),
+            source: src?,
+            target: dst?,
+            tags: filter,
+            immutable,
+            repositories,
+            options,
+            ratelimit_min,
+        })
+    }
+
+    fn endpoint(&mut self, s: &Spanned<String>) -> Option<Endpoint> {
+        let text = s.value.trim();
+        if text.starts_with("oci:") {
+            self.complain(
+                s,
+                "sync mirrors registries; use `ocirepl copy` for oci: layouts",
+            );
+            return None;
+        }
+        let bare = text.strip_prefix("docker://").unwrap_or(text);
+        let parsed = match bare.strip_suffix('/') {
+            Some(prefix) => namespace(prefix),
+            None => Reference::parse(bare)
+                .map(Endpoint::Repository)
+                .map_err(|e| e.to_string()),
+        };
+        match parsed {
+            Ok(Endpoint::Repository(r)) if r.tag().is_some() || r.digest().is_some() => {
+                self.complain(
+                    s,
+                    format!("{text:?}: a job names repositories, without tag or digest"),
+                );
+                None
+            }
+            Ok(e) => Some(e),
+            Err(e) => {
+                self.complain(s, e);
+                None
+            }
+        }
+    }
+
+    fn patterns(&mut self, raw: &[Spanned<String>]) -> Vec<Pattern> {
+        raw.iter()
+            .filter_map(|p| match Pattern::parse(&p.value) {
+                Ok(pattern) => Some(pattern),
+                Err(e) => {
+                    self.complain(p, e);
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn options(&mut self, raw: &RawJob, defaults: &RawJob) -> CopyOptions {
+        let mut options = CopyOptions::default();
+        if let Some(ps) = raw.platforms.as_ref().or(defaults.platforms.as_ref()) {
+            let mut platforms = Vec::new();
+            for p in ps {
+                match Platform::parse(&p.value) {
+                    Ok(platform) => platforms.push(platform),
+                    Err(e) => self.complain(p, e.to_string()),
+                }
+            }
+            if !platforms.is_empty() {
+                options.platforms = PlatformSelection::Only(platforms);
+            }
+        }
+        if let Some(m) = raw.mode.as_ref().or(defaults.mode.as_ref()) {
+            match m.value.as_str() {
+                "verbatim" => options.mode = Mode::Verbatim,
+                "prefer-index" => options.mode = Mode::PreferIndex,
+                "normalise-index" => options.mode = Mode::NormaliseIndex,
+                other => self.complain(
+                    m,
+                    format!("mode {other:?}: expected verbatim, prefer-index or normalise-index"),
+                ),
+            }
+        }
+        if let Some(f) = raw.format.as_ref().or(defaults.format.as_ref()) {
+            match f.value.as_str() {
+                "auto" => options.format = Format::Auto,
+                "v2s2" => options.format = Format::V2s2,
+                "oci" => options.format = Format::Oci,
+                other => self.complain(f, format!("format {other:?}: expected auto, v2s2 or oci")),
+            }
+        }
+        options
+    }
+}
+
+/// `REGISTRY/PREFIX` (without the trailing slash) → a namespace. A
+/// first component that is not a host (no dot, colon or `localhost`) is
+/// a Docker Hub namespace, as in a reference.
+fn namespace(text: &str) -> Result<Endpoint, String> {
+    let (host, path) = match text.split_once('/') {
+        Some((h, p)) if looks_like_host(h) => (h, p),
+        None if looks_like_host(text) => (text, ""),
+        _ => ("docker.io", text),
+    };
+    // Parse through a placeholder repository, so that the registry is
+    // normalised and the path validated exactly as in a reference.
+    let probe = match path {
+        "" => format!("{host}/x"),
+        p => format!("{host}/{p}/x"),
+    };
+    let at = Reference::parse(&probe).map_err(|e| format!("{text:?}/: {e}"))?;
+    let prefix = match path {
+        "" => String::new(),
+        p => format!("{p}/"),
+    };
+    Ok(Endpoint::Namespace { at, prefix })
+}
+
+fn looks_like_host(s: &str) -> bool {
+    s.contains(['.', ':']) || s == "localhost"
+}
+
+fn registry(
+    file: &Path,
+    host: &Spanned<String>,
+    raw: super::config::RawRegistry,
+    errors: &mut Vec<ConfigError>,
+) -> Option<RegistrySettings> {
+    let probe = format!("{}/x", host.value);
+    let Ok(ImageRef::Registry(r)) = ImageRef::parse(&probe) else {
+        errors.push(error_at(
+            file,
+            &host.referenced,
+            format!("{:?} is not HOST[:PORT]", host.value),
+        ));
+        return None;
+    };
+    let creds = match &raw.creds {
+        None => None,
+        Some(c) => match creds(&c.value) {
+            Ok(c) => Some(c),
+            Err(why) => {
+                errors.push(error_at(file, &c.referenced, why));
+                return None;
+            }
+        },
+    };
+    if let Some(c) = &raw.concurrency
+        && c.value == 0
+    {
+        errors.push(error_at(
+            file,
+            &c.referenced,
+            "concurrency must be at least 1",
+        ));
+    }
+    Some(RegistrySettings {
+        host: r.registry().to_string(),
+        creds,
+        tls_verify: raw.tls_verify,
+        cert_dir: raw.cert_dir,
+        concurrency: raw.concurrency.map(|c| c.value),
+    })
+}
+
+fn creds(c: &RawCreds) -> Result<Creds, String> {
+    let username = c.username.as_ref().map(|u| u.value.clone());
+    match (username, &c.password_env, &c.password_file, &c.authfile) {
+        (Some(username), Some(v), None, None) => Ok(Creds::Env {
+            username,
+            variable: v.value.clone(),
+        }),
+        (Some(username), None, Some(p), None) => Ok(Creds::File {
+            username,
+            path: p.value.clone(),
+        }),
+        (None, None, None, Some(a)) => Ok(Creds::Authfile(a.value.clone())),
+        _ => {
+            Err("creds: give username with password_env or password_file, or authfile alone".into())
+        }
+    }
+}
