@@ -511,3 +511,79 @@ fn config_mistakes_are_exit_2_with_their_line_before_any_request() {
     assert!(err.contains("1 jobs, valid"), "{err}");
     assert!(reg.access_log().is_empty());
 }
+
+/// Docker Hub's pull limit, played by the fake: it states the budget left
+/// (`ratelimit-remaining`) on every manifest answer and counts each
+/// manifest GET against it. With 12 left and 10 kept in reserve, two
+/// images are copied and the rest are left for a later run, with a
+/// reason, without a GET and without failing the run.
+#[test]
+fn a_pull_budget_holds_back_images_instead_of_failing_half_way() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use support::fake::{FakeRegistry, Rule};
+
+    let dir = tempfile::tempdir().unwrap();
+    let w = LayoutWriter::new(dir.path());
+    let mut entries = Vec::new();
+    for i in 0..5u64 {
+        let (bytes, digest) = w.image(&ImageSpec::new(
+            "linux/amd64",
+            vec![Layer::random(900 + i, 2048)],
+        ));
+        entries.push((format!("t{i}"), bytes, digest));
+    }
+    let refs: Vec<(&str, &str, &[u8], &str)> = entries
+        .iter()
+        .map(|(t, b, d)| (t.as_str(), image::OCI_MANIFEST, b.as_slice(), d.as_str()))
+        .collect();
+    w.tag(&refs);
+    let hub = FakeRegistry::start();
+    hub.load_layout(dir.path(), "app");
+    let gets = Arc::new(AtomicU64::new(0));
+    for method in ["GET", "HEAD"] {
+        let gets = gets.clone();
+        hub.rule(Rule::map(method, "/manifests/", move |seen, reply| {
+            if seen.method == "GET" {
+                gets.fetch_add(1, Ordering::SeqCst);
+            }
+            let left = 12u64.saturating_sub(gets.load(Ordering::SeqCst));
+            reply
+                .header("ratelimit-limit", "100;w=21600")
+                .header("ratelimit-remaining", &format!("{left};w=21600"))
+        }));
+    }
+    let dst = Registry::start(RegistryConfig::anonymous());
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "version: 1\njobs:\n  - name: hub\n    source: {}/app\n    target: {}/app\n",
+            hub.host(),
+            dst.host()
+        ),
+    );
+    let (code, out, err) = sync(&[
+        "--jobs",
+        "1",
+        "--output",
+        "json",
+        &cfg.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (reports, summary) = json_lines(&out);
+    assert_eq!(summary["images"]["copied"], 2, "{out}");
+    assert_eq!(summary["images"]["skipped"], 3, "{out}");
+    for r in reports.iter().filter(|r| r["action"] == "skipped") {
+        let reason = r["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("pulls left") && reason.contains("ratelimit_min"),
+            "{reason}"
+        );
+    }
+    assert_eq!(
+        gets.load(Ordering::SeqCst),
+        2,
+        "held-back images made no GET"
+    );
+    assert_eq!(tags_of(&dst.image("app")).len(), 2);
+}

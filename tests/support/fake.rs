@@ -427,6 +427,24 @@ fn honest(s: &mut State, req: &Seen) -> Reply {
     let Some(rest) = path.strip_prefix("/v2/") else {
         return Reply::status(404);
     };
+    if let Some(repo) = rest.strip_suffix("/tags/list")
+        && req.method == "GET"
+    {
+        let mut tags: Vec<&str> = s
+            .manifests
+            .keys()
+            .filter(|(r, t)| r == repo && !t.starts_with("sha256:"))
+            .map(|(_, t)| t.as_str())
+            .collect();
+        tags.sort();
+        if tags.is_empty() {
+            return Reply::error(404, "NAME_UNKNOWN", "repository name not known to registry");
+        }
+        let body = serde_json::json!({"name": repo, "tags": tags}).to_string();
+        return Reply::status(200)
+            .header("Content-Type", "application/json")
+            .body(body.into_bytes());
+    }
     if let Some((repo, reference)) = rest.rsplit_once("/manifests/") {
         let key = (repo.to_string(), reference.to_string());
         return match req.method.as_str() {
