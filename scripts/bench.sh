@@ -7,6 +7,7 @@
 #   scripts/bench.sh            # the full set (a few minutes)
 #   RUNS=5 scripts/bench.sh     # more runs
 #   SCALE=8 scripts/bench.sh    # big layers 8 times smaller (quick look)
+#   RUNS1000=3 scripts/bench.sh # the 1,000-tag no-op over the WAN more than once
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -14,7 +15,8 @@ cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
 SCALE=${SCALE:-1}
 DELAY_MS=${DELAY_MS:-25}
-ensure_packages docker-registry:docker-registry skopeo:skopeo /usr/bin/time:time
+RUNS1000=${RUNS1000:-1}
+ensure_packages docker-registry:docker-registry skopeo:skopeo /usr/bin/time:time curl:curl
 cargo build --release --quiet --bin ocirepl --example bench_fixtures --example latency_proxy
 TARGET_DIR=$(cargo_target_dir)
 OCIREPL=$TARGET_DIR/release/ocirepl
@@ -96,6 +98,20 @@ skopeo_many() {
 }
 export -f skopeo_many
 
+skopeo_sync() {
+  skopeo --insecure-policy sync --src docker --dest docker \
+    --src-tls-verify=false --dest-tls-verify=false "$1/$3" "$2/mirror"
+}
+export -f skopeo_sync
+
+# sync_config FROM DST REPO: a one-job config mirroring FROM/REPO where
+# `skopeo sync` puts it (DST/mirror/REPO).
+sync_config() {
+  printf 'version: 1\njobs:\n  - name: %s\n    source: %s/%s\n    target: %s/mirror/%s\n' \
+    "$3" "$1" "$3" "$2" "$3" >"$work/sync-$3.yaml"
+  echo "$work/sync-$3.yaml"
+}
+
 run_scenarios() {
   local suffix=$1
   for _ in $(seq "$RUNS"); do
@@ -120,13 +136,50 @@ run_scenarios() {
     measure "many$suffix" ocirepl "$OCIREPL" copy -q --all-tags "$FROM/many" "$DST/many"
     measure "noop$suffix" ocirepl "$OCIREPL" copy -q --all-tags "$FROM/many" "$DST/many"
     stop_proxies
+    fresh_target
+    cfg=$(sync_config "$FROM" "$DST" many)
+    measure "many$suffix" ocirepl-sync "$OCIREPL" sync -q "$cfg"
+    measure "noop$suffix" ocirepl-sync "$OCIREPL" sync -q "$cfg"
+    stop_proxies
   done
+}
+
+# 1,000 tags of one image in repository k (skopeo pushes it once, the
+# other tags are manifest PUTs of the same bytes).
+seed_thousand() {
+  skopeo --insecure-policy copy --src-tls-verify=false --dest-tls-verify=false \
+    "docker://$SRC/many:$(head -1 "$work/tags")" "docker://$SRC/k:t0000" >/dev/null
+  local mt=application/vnd.oci.image.manifest.v1+json
+  curl -sf -H "Accept: $mt" "http://$SRC/v2/k/manifests/t0000" >"$work/k.json"
+  for i in $(seq 1 999); do
+    curl -sf -X PUT -H "Content-Type: $mt" --data-binary "@$work/k.json" \
+      "http://$SRC/v2/k/manifests/t$(printf %04d "$i")" >/dev/null
+  done
+}
+
+# The unchanged 1,000-tag run: ocirepl fills the target once, then both
+# tools find everything up to date.
+run_thousand() {
+  local suffix=$1 runs=$2
+  fresh_target
+  local cfg
+  cfg=$(sync_config "$FROM" "$DST" k)
+  "$OCIREPL" sync -q "$cfg"
+  for _ in $(seq "$runs"); do
+    measure "noop1000$suffix" skopeo-sync bash -c "skopeo_sync $FROM $DST k"
+    measure "noop1000$suffix" ocirepl-sync "$OCIREPL" sync -q "$cfg"
+  done
+  stop_proxies
 }
 
 echo "== local ($RUNS runs)" >&2
 WAN=0 run_scenarios ""
 echo "== WAN profile: +${DELAY_MS} ms per request" >&2
 WAN=1 run_scenarios "-wan"
+echo "== 1,000 unchanged tags (sync)" >&2
+seed_thousand
+WAN=0 run_thousand "" "$RUNS"
+WAN=1 run_thousand "-wan" "$RUNS1000"
 
 # Peak RSS against layer size (ocirepl only): must stay flat.
 curve=""
@@ -181,27 +234,32 @@ fi
   echo
   echo "Scenarios: **big** one image of 4 × $((128 / SCALE)) MiB incompressible layers; **many** 40 tags"
   echo "of 3 × 1 MiB layers sharing a base (skopeo per tag, \`skopeo sync\`, ocirepl \`--all-tags\`);"
-  echo "**noop** the same again onto the up-to-date target; **multiarch** an index of 3 platforms"
+  echo "**noop** the same again onto the up-to-date target; **noop1000** \`sync\` of 1,000 unchanged"
+  echo "tags of one repository (\`-wan\`: $RUNS1000 run); **multiarch** an index of 3 platforms"
   echo "× 2 × 8 MiB layers. \`-wan\`: through proxies adding ${DELAY_MS} ms to every request on both sides."
   echo
   echo "| scenario | tool | wall s | CPU s | peak RSS MiB | target requests |"
   echo "| --- | --- | ---: | ---: | ---: | ---: |"
   echo "$summary" | awk '{printf "| %s | %s | %.2f | %.2f | %d | %d |\n", $1, $2, $3, $4, $5, $6}'
   echo
-  echo "Ratios, ocirepl / skopeo (per-tag skopeo for many; \`skopeo sync\` for noop):"
+  echo "Ratios: ocirepl \`copy\` against per-tag skopeo (big, many, multiarch) and against"
+  echo "\`skopeo sync\` (noop); ocirepl \`sync\` against \`skopeo sync\` (rows marked sync):"
   echo
   echo "| scenario | wall | CPU | peak RSS | requests |"
   echo "| --- | ---: | ---: | ---: | ---: |"
   echo "$summary" | awk '
     { key = $1; W[key, $2] = $3; C[key, $2] = $4; R[key, $2] = $5; Q[key, $2] = $6; seen[key] = 1 }
+    function row(name, a, b, k) {
+      if (W[k, b] > 0 && W[k, a] != "")
+        printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", name, W[k, a] / W[k, b], \
+          (C[k, b] > 0 ? C[k, a] / C[k, b] : 0), (R[k, b] > 0 ? R[k, a] / R[k, b] : 0), \
+          (Q[k, b] > 0 ? Q[k, a] / Q[k, b] : 0)
+    }
     END {
       for (k in seen) {
         base = (k ~ /^noop/) ? "skopeo-sync" : "skopeo"
-        if (W[k, base] > 0 && W[k, "ocirepl"] != "")
-          printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", k, W[k, "ocirepl"] / W[k, base], \
-            (C[k, base] > 0 ? C[k, "ocirepl"] / C[k, base] : 0), \
-            (R[k, base] > 0 ? R[k, "ocirepl"] / R[k, base] : 0), \
-            (Q[k, base] > 0 ? Q[k, "ocirepl"] / Q[k, base] : 0)
+        row(k, "ocirepl", base, k)
+        row(k " (sync)", "ocirepl-sync", "skopeo-sync", k)
       }
     }' | sort
   echo

@@ -14,7 +14,7 @@ use super::diff_ids::DiffIds;
 use super::platforms::{self, RootChoice};
 use super::shape::{self, Shaped};
 use super::walk::{self, WalkOptions};
-use super::{CopyError, Replicator, Step, push};
+use super::{CopyError, Failure, Replicator, Step, push};
 use crate::digest::Digest;
 use crate::manifest::RawManifest;
 use crate::manifest::schema1::Schema1;
@@ -125,8 +125,27 @@ pub(super) async fn copy_image(img: &Image<'_>) -> Result<Outcome, CopyError> {
             p.reason.clone(),
         ));
     }
-    let selected = select(img, &resolved).await?;
-    if let Some(done) = already_there(img, &resolved, &selected).await? {
+    // Past the check, an image takes one of the run's copy slots; the
+    // deadline (--timeout) counts from there.
+    let _slot = img.run.copy_slots.acquire().await;
+    match options.timeout {
+        None => copy_selected(img, &resolved).await,
+        Some(limit) => tokio::time::timeout(limit, copy_selected(img, &resolved))
+            .await
+            .unwrap_or_else(|_| {
+                Err(CopyError::new(
+                    Step::Deadline,
+                    Failure::Deadline(limit.as_secs()),
+                ))
+            }),
+    }
+}
+
+/// Steps 2 to 4, for an image that is not up to date.
+async fn copy_selected(img: &Image<'_>, resolved: &Resolved) -> Result<Outcome, CopyError> {
+    let options = &img.job.options;
+    let selected = select(img, resolved).await?;
+    if let Some(done) = already_there(img, resolved, &selected).await? {
         return Ok(done);
     }
     if img.run.settings.plan_only {

@@ -37,12 +37,17 @@ use image::{Image, Outcome};
 use ledger::Ledger;
 pub use push::push_manifest;
 
+/// Images checked at once (whether they are up to date: a HEAD per side).
+/// Checks are cheap and bounded anyway by each registry's request limiter;
+/// only images that need copying wait for one of the `jobs` copy slots.
+pub const CHECKS_AT_ONCE: usize = 64;
+
 /// What a whole run shares; `Default`: 6 transfers at once, no diff_id
 /// cache, nobody watching.
 #[derive(Clone)]
 pub struct RunSettings {
-    /// Images copied at once by [`Replicator::run_all`], and blob transfers
-    /// and manifest fetches at once within each image.
+    /// Images copied at once, and blob transfers and manifest fetches at
+    /// once within each image.
     pub jobs: usize,
     pub diff_id_cache: Arc<dyn DiffIdCache>,
     pub progress: Arc<dyn Progress>,
@@ -74,11 +79,14 @@ pub struct Task {
 pub struct Replicator {
     settings: RunSettings,
     ledger: Ledger,
+    /// One per image being copied (beyond its up-to-date check).
+    copy_slots: tokio::sync::Semaphore,
 }
 
 impl Replicator {
     pub fn new(settings: RunSettings) -> Replicator {
         Replicator {
+            copy_slots: tokio::sync::Semaphore::new(settings.jobs.max(1)),
             settings,
             ledger: Ledger::default(),
         }
@@ -88,12 +96,18 @@ impl Replicator {
         self.settings.jobs.max(1)
     }
 
-    /// Runs tasks, [`RunSettings::jobs`] at a time. Reports come back in
-    /// the order of `tasks`.
+    /// Images to run at once: their checks overlap, their copies take
+    /// turns for [`RunSettings::jobs`] slots.
+    pub fn in_flight(&self) -> usize {
+        self.jobs().max(CHECKS_AT_ONCE)
+    }
+
+    /// Runs tasks ([`Replicator::in_flight`] at a time). Reports come back
+    /// in the order of `tasks`.
     pub async fn run_all(&self, tasks: &[Task]) -> Vec<ImageReport> {
         stream::iter(tasks)
             .map(|t| self.run(&t.job, t.src.as_ref(), t.dst.as_ref()))
-            .buffered(self.jobs())
+            .buffered(self.in_flight())
             .collect()
             .await
     }
@@ -107,16 +121,7 @@ impl Replicator {
             .progress
             .event(Event::ImageStarted { image: &target });
         let img = Image::new(self, job, src, dst, &stats);
-        let result = match job.options.timeout {
-            None => image::copy_image(&img).await,
-            Some(limit) => match tokio::time::timeout(limit, image::copy_image(&img)).await {
-                Ok(r) => r,
-                Err(_) => Err(CopyError::new(
-                    Step::Deadline,
-                    Failure::Deadline(limit.as_secs()),
-                )),
-            },
-        };
+        let result = image::copy_image(&img).await;
         let report = report(job, &stats, result, started);
         self.settings
             .progress

@@ -113,7 +113,7 @@ pub async fn run(
     }
     let reports: Vec<ImageReport> = stream::iter(&tasks)
         .map(|t| replicator.run(&t.job, t.src.as_ref(), t.dst.as_ref()))
-        .buffer_unordered(replicator.jobs())
+        .buffer_unordered(replicator.in_flight())
         .inspect(|r| on_report(r))
         .collect()
         .await;
