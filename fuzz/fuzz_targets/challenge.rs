@@ -1,7 +1,6 @@
-//! `WWW-Authenticate` parsing must never panic, whatever a server sends.
+//! Fuzz target `challenge`: see `fuzz/bodies.rs` for what it checks.
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| {
-    if let Ok(s) = std::str::from_utf8(data) {
-        let _ = ocirepl::transport::auth::parse_challenge_list(s);
-    }
-});
+#[path = "../bodies.rs"]
+#[allow(dead_code)]
+mod bodies;
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bodies::challenge(data));

@@ -467,15 +467,19 @@ impl Auth {
             }
             other => get(other.as_ref()).await?,
         };
-        let parsed = self.read_token_answer(realm, resp).await?;
-        if let (Some(new), Some(Credentials::IdentityToken { username, .. })) = (
-            parsed.refresh_token.as_deref().filter(|t| !t.is_empty()),
-            &credentials,
-        ) {
+        let answer = self.read_token_answer(realm, resp).await?;
+        if let (Some(new), Some(Credentials::IdentityToken { username, .. })) =
+            (answer.refresh_token.as_deref(), &credentials)
+        {
             // The server rotated the refresh token: the old one may be dead now.
             *self.credentials.lock().await = Some(Credentials::identity_token(username, new));
         }
-        self.token_of(realm, parsed)
+        Ok(Token {
+            value: answer.token,
+            expires: Instant::now()
+                .checked_add(answer.lifetime)
+                .unwrap_or_else(Instant::now),
+        })
     }
 
     /// The token server's answer, read (capped) and parsed.
@@ -483,7 +487,7 @@ impl Auth {
         &self,
         realm: &Url,
         resp: reqwest::Response,
-    ) -> Result<TokenResponse, TransportError> {
+    ) -> Result<TokenAnswer, TransportError> {
         let status = resp.status();
         let body = super::read_capped(resp, MAX_TOKEN_BODY)
             .await
@@ -500,36 +504,8 @@ impl Auth {
                 status.as_u16()
             )));
         }
-        serde_json::from_slice(&body).map_err(|_| {
-            self.auth_error(format!(
-                "token server {} sent an unreadable answer",
-                redact_url(realm)
-            ))
-        })
-    }
-
-    /// The token and how long to use it.
-    fn token_of(&self, realm: &Url, parsed: TokenResponse) -> Result<Token, TransportError> {
-        let value = parsed
-            .token
-            .or(parsed.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| {
-                self.auth_error(format!("token server {} sent no token", redact_url(realm)))
-            })?;
-        let expires_in = parsed.expires_in.as_ref().and_then(|v| {
-            let secs = v.as_u64();
-            if secs.is_none() {
-                tracing::warn!(registry = %self.registry, "ignoring an unusable expires_in in a token answer");
-            }
-            secs
-        });
-        let lifetime = token_lifetime(expires_in, parsed.issued_at.as_deref());
-        Ok(Token {
-            value,
-            expires: Instant::now()
-                .checked_add(lifetime)
-                .unwrap_or_else(Instant::now),
+        parse_token_answer(&body).map_err(|why| {
+            self.auth_error(format!("token server {} sent {why}", redact_url(realm)))
         })
     }
 
@@ -605,10 +581,44 @@ impl Auth {
     }
 }
 
+/// What a token server said, read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenAnswer {
+    pub token: String,
+    /// How long to use it (see [`token_lifetime`]).
+    pub lifetime: Duration,
+    /// A rotated OAuth2 refresh token, when the server sent one.
+    pub refresh_token: Option<String>,
+}
+
+/// Parses a token server's JSON answer: the token (`token` or
+/// `access_token`), its lifetime (absurd numbers clamped, unusable ones
+/// ignored with a warning) and a rotated refresh token.
+pub fn parse_token_answer(body: &[u8]) -> Result<TokenAnswer, &'static str> {
+    let parsed: TokenResponse = serde_json::from_slice(body).map_err(|_| "an unreadable answer")?;
+    let token = parsed
+        .token
+        .or(parsed.access_token)
+        .filter(|t| !t.is_empty())
+        .ok_or("no token")?;
+    let expires_in = parsed.expires_in.as_ref().and_then(|v| {
+        let secs = v.as_u64();
+        if secs.is_none() {
+            tracing::warn!("ignoring an unusable expires_in in a token answer");
+        }
+        secs
+    });
+    Ok(TokenAnswer {
+        token,
+        lifetime: token_lifetime(expires_in, parsed.issued_at.as_deref()),
+        refresh_token: parsed.refresh_token.filter(|t| !t.is_empty()),
+    })
+}
+
 /// How long to use a token: `expires_in` (60 s when absent, at most
 /// [`MAX_TOKEN_LIFETIME`]) minus the time since `issued_at` when the server
 /// gives one, minus a safety margin.
-fn token_lifetime(expires_in: Option<u64>, issued_at: Option<&str>) -> Duration {
+pub fn token_lifetime(expires_in: Option<u64>, issued_at: Option<&str>) -> Duration {
     let stated = expires_in
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_TOKEN_LIFETIME)

@@ -84,10 +84,9 @@ async fn resume(
     let req = Request::new(Method::GET, url.clone(), scopes.to_vec())
         .header(reqwest::header::RANGE, &format!("bytes={got}-"));
     let resp = t.send(req).await?;
-    let want = format!("bytes {got}-{}/", size.saturating_sub(1));
     let exact = resp
         .header("content-range")
-        .is_some_and(|v| v.trim().starts_with(&want));
+        .is_some_and(|v| super::range::continues_at(v, got, size));
     if resp.status == StatusCode::PARTIAL_CONTENT && exact {
         return Ok(resp.into_stream());
     }

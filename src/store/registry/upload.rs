@@ -18,6 +18,7 @@ use url::Url;
 
 use super::DOCKER_CONTENT_DIGEST;
 use super::errors::sorted;
+use super::range::received;
 use crate::digest::Digest;
 use crate::store::{Blob, BlobStream, StoreError};
 use crate::transport::retry::{RetryPolicy, Verdict, classify_status};
@@ -162,7 +163,7 @@ pub(super) async fn chunked(
         Some(s) => (s, 0),
         None => open_session(t, repo, scopes).await?,
     };
-    let chunk = chunk_size.max(min_chunk).clamp(1, MAX_CHUNK_SIZE) as usize;
+    let chunk = chunk_len(chunk_size, min_chunk);
     let mut offset: u64 = 0;
     // Source chunks rarely align with ours: what overshoots one PATCH starts
     // the next, so every PATCH but the last is exactly `chunk` bytes.
@@ -202,6 +203,12 @@ pub(super) async fn chunked(
     let req = Request::new(Method::PUT, put_url, scopes.to_vec()).header(CONTENT_LENGTH, "0");
     let result = t.send(req).await;
     finish(t, session, scopes, blob, result, &SourceError::default()).await
+}
+
+/// The chunk a PATCH carries: ours, or the registry's minimum if larger,
+/// never more than [`MAX_CHUNK_SIZE`] in memory.
+fn chunk_len(chunk_size: u64, min_chunk: u64) -> usize {
+    chunk_size.max(min_chunk).clamp(1, MAX_CHUNK_SIZE) as usize
 }
 
 /// Sends one chunk at `offset`, resynchronising with the session after a
@@ -302,18 +309,6 @@ async fn status(
         }
         StatusCode::NOT_FOUND => Err(resend(t, Method::PATCH, "upload session expired")),
         _ => Err(sorted(resp.into_error().await)),
-    }
-}
-
-/// `Range: 0-N` → N+1 bytes received (`0-0` read as none; see above).
-fn received(range: &str) -> Option<u64> {
-    let (a, b) = range.trim().trim_start_matches("bytes=").split_once('-')?;
-    let (a, b): (u64, u64) = (a.parse().ok()?, b.parse().ok()?);
-    match (a, b) {
-        (0, 0) => Some(0),
-        // `0-18446744073709551615` is a lie, not a reason to overflow.
-        (0, b) => b.checked_add(1),
-        _ => None,
     }
 }
 
@@ -427,17 +422,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ranges() {
-        assert_eq!(
-            received("0-0"),
-            Some(0),
-            "Debian's 2.8: 0 or 1, read as 0 first"
-        );
-        assert_eq!(received("0-9"), Some(10));
-        assert_eq!(received("bytes=0-99"), Some(100));
-        assert_eq!(received("5-9"), None);
-        assert_eq!(received("garbage"), None);
-        assert_eq!(received("0-18446744073709551615"), None);
-        assert_eq!(received("0-99999999999999999999999"), None);
+    fn a_huge_minimum_chunk_is_capped() {
+        assert_eq!(chunk_len(16 << 20, 0), 16 << 20);
+        assert_eq!(chunk_len(16 << 20, 64 << 20), 64 << 20);
+        assert_eq!(chunk_len(16 << 20, 1 << 40), MAX_CHUNK_SIZE as usize);
+        assert_eq!(chunk_len(0, 0), 1);
     }
 }
