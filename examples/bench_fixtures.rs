@@ -4,6 +4,8 @@
 //!
 //! bench_fixtures DIR [SCALE]   (SCALE divides the big layers, for quick runs)
 //! bench_fixtures DIR curve     (one image per layer size: 1 MiB, 256 MiB, 2 GiB)
+//! bench_fixtures DIR chaos     (scripts/chaos.sh: 16 single-arch tags and 4
+//!                               3-platform indexes in one layout, tags printed)
 
 #[allow(dead_code)]
 #[path = "../tests/support/image.rs"]
@@ -33,6 +35,10 @@ fn main() {
             let (b, d) = w.image(&ImageSpec::new("linux/amd64", vec![layer(500, size)]));
             w.tag(&[("v1", image::OCI_MANIFEST, &b, &d)]);
         }
+        return;
+    }
+    if second.as_deref() == Some("chaos") {
+        chaos(&dir.join("chaos"));
         return;
     }
     let scale: usize = second.and_then(|s| s.parse().ok()).unwrap_or(1).max(1);
@@ -83,6 +89,53 @@ fn main() {
     let (b, d) = w.index(&specs);
     w.tag(&[("v1", image::OCI_INDEX, &b, &d)]);
     for (t, _, _) in &tags {
+        println!("{t}");
+    }
+}
+
+/// Images for `scripts/chaos.sh`: single-arch tags sharing a base layer
+/// and multi-arch indexes, all different, in one layout.
+fn chaos(dir: &std::path::Path) {
+    let w = LayoutWriter::new(dir);
+    let base = layer(600, 256 * 1024);
+    let mut tags = Vec::new();
+    for i in 0..16u64 {
+        let spec = ImageSpec::new(
+            "linux/amd64",
+            vec![
+                base.clone(),
+                layer(700 + 2 * i, 256 * 1024),
+                layer(701 + 2 * i, 128 * 1024),
+            ],
+        );
+        let (b, d) = w.image(&spec);
+        tags.push((format!("s{i:02}"), image::OCI_MANIFEST, b, d));
+    }
+    for i in 0..4u64 {
+        let specs: Vec<ImageSpec> = ["linux/amd64", "linux/arm64", "linux/arm/v7"]
+            .iter()
+            .enumerate()
+            .map(|(p, platform)| {
+                let seed = 800 + 10 * i + 2 * p as u64;
+                ImageSpec::new(
+                    platform,
+                    vec![
+                        base.clone(),
+                        layer(seed, 512 * 1024),
+                        layer(seed + 1, 64 * 1024),
+                    ],
+                )
+            })
+            .collect();
+        let (b, d) = w.index(&specs);
+        tags.push((format!("m{i}"), image::OCI_INDEX, b, d));
+    }
+    let entries: Vec<(&str, &str, &[u8], &str)> = tags
+        .iter()
+        .map(|(t, mt, b, d)| (t.as_str(), *mt, b.as_slice(), d.as_str()))
+        .collect();
+    w.tag(&entries);
+    for (t, _, _, _) in &tags {
         println!("{t}");
     }
 }

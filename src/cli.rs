@@ -64,7 +64,8 @@ EXIT CODES: 0 every image copied, up to date or skipped; 1 an image or job faile
 EXAMPLES:
   ocirepl sync --check mirror.yaml
   ocirepl sync --plan --job alpine mirror.yaml
-  ocirepl sync --output json mirror.yaml > run.jsonl")]
+  ocirepl sync --daemon --metrics-addr 0.0.0.0:9090 --state /var/lib/ocirepl/state.json mirror.yaml
+  ocirepl sync --shards 4 mirror.yaml      # in a Kubernetes Indexed Job")]
 pub struct SyncArgs {
     /// The config file (YAML, version 1).
     #[arg(value_name = "CONFIG")]
@@ -104,6 +105,38 @@ pub struct SyncArgs {
     /// Progress bars on stderr (auto: on a terminal, unless -q or --output json).
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
+
+    /// Keep running: every job at start, then on its schedule or every.
+    /// SIGTERM/SIGINT stop (runs in flight get --grace), SIGHUP reloads.
+    #[arg(long, conflicts_with_all = ["check", "plan"])]
+    pub daemon: bool,
+
+    /// Seconds runs in flight get to finish after SIGTERM or SIGINT.
+    #[arg(long, value_name = "SECS", default_value_t = 30, requires = "daemon")]
+    pub grace: u64,
+
+    /// Serve Prometheus metrics at /metrics, and /healthz and /readyz.
+    #[arg(long, value_name = "HOST:PORT", requires = "daemon")]
+    pub metrics_addr: Option<String>,
+
+    /// Write the metrics once, at the end of the run (node-exporter's
+    /// textfile collector, for CronJobs).
+    #[arg(long, value_name = "PATH", conflicts_with = "daemon")]
+    pub metrics_file: Option<PathBuf>,
+
+    /// Remember, per target tag, what was written and what it came from
+    /// (filtered tags then cost a HEAD per side; immutable tags nothing).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+
+    /// Run only shard INDEX of COUNT (0-based): each image belongs to
+    /// exactly one shard, the same on every run and machine.
+    #[arg(long, value_name = "INDEX/COUNT", conflicts_with = "shards")]
+    pub shard: Option<String>,
+
+    /// Run shard $JOB_COMPLETION_INDEX of COUNT (a Kubernetes Indexed Job).
+    #[arg(long, value_name = "COUNT")]
+    pub shards: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -159,6 +159,17 @@ pub struct CopyJob {
     pub options: CopyOptions,
     /// The mirror job this image belongs to, for its report.
     pub label: Option<String>,
+    /// What an earlier run pushed to this target for a source digest (a
+    /// state file): a filtered image whose source digest has not changed
+    /// is then known up to date from two HEADs, without reading its root.
+    pub hint: Option<Hint>,
+}
+
+/// A target digest pushed earlier, and the source digest it was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hint {
+    pub source: Digest,
+    pub target: Digest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -201,6 +212,7 @@ impl CopyJob {
             dst_tag,
             options,
             label: None,
+            hint: None,
         })
     }
 

@@ -18,6 +18,10 @@ pub enum Action {
     Skipped,
     /// `--plan`: this image would be copied (`bytes_copied` is what would move).
     Copy,
+    /// A target tag deleted by `prune: true` (the source no longer has it).
+    Pruned,
+    /// `--plan`: this target tag would be pruned.
+    Prune,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -99,6 +103,8 @@ impl ImageReport {
                 self.target,
                 human_bytes(self.bytes_copied)
             ),
+            Action::Pruned => format!("pruned {} (gone from {})", self.target, self.source),
+            Action::Prune => format!("prune {} (gone from {})", self.target, self.source),
         }
     }
 }

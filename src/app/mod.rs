@@ -9,6 +9,7 @@
 mod access;
 mod cache;
 mod copy;
+mod daemon;
 mod docs;
 mod index;
 mod inspect;

@@ -1,6 +1,8 @@
 //! `ocirepl sync CONFIG`: a validated config → one run of every job (or
-//! `--job` ones) → a line per image and a summary, and an exit code.
+//! `--job` ones, or this shard's share) → a line per image and a summary,
+//! metrics and state, and an exit code; or, with `--daemon`, the scheduler.
 
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,17 +18,24 @@ use crate::credentials::Env;
 use crate::progress::{Progress, Silent};
 use crate::report::{Action, ImageReport};
 use crate::store::Stores;
-use crate::sync::{self, SyncSettings, job};
+use crate::sync::daemon::{Health, Shared};
+use crate::sync::job::{self, Config};
+use crate::sync::metrics::Metrics;
+use crate::sync::shard::Shard;
+use crate::sync::state::State;
+use crate::sync::{self, SyncSettings};
 
 pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
     let mut config = job::load(&args.config).map_err(|e| UsageError(e.to_string()))?;
     if args.check {
         if !quiet {
-            eprintln!(
-                "{}: {} jobs, valid",
-                args.config.display(),
-                config.jobs.len()
-            );
+            let n = config.jobs.len();
+            eprintln!("{}: {n} jobs, valid", args.config.display());
+            let unscheduled = config.unscheduled();
+            if !unscheduled.is_empty() {
+                let names = unscheduled.join(", ");
+                eprintln!("  not for --daemon: no schedule or every for {names}");
+            }
         }
         return Ok(ExitCode::from(EXIT_OK));
     }
@@ -35,50 +44,48 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
         .iter()
         .find(|n| !config.jobs.iter().any(|j| &j.name == *n))
     {
-        return Err(UsageError(format!(
-            "--job {unknown}: no such job in {}",
-            args.config.display()
-        ))
-        .into());
+        let file = args.config.display();
+        return Err(UsageError(format!("--job {unknown}: no such job in {file}")).into());
     }
     for j in &mut config.jobs {
         j.options.timeout = args.timeout.map(Duration::from_secs);
     }
-    let json = args.output == Output::Json;
-    let bars = progress::wanted(args.progress, quiet, json).then(|| Arc::new(Bars::new(0)));
-    let replicator = Replicator::new(RunSettings {
-        jobs: usize::from(args.jobs),
-        diff_id_cache: Arc::new(FileCache::open(
-            cache_dir().map(|d| d.join("diff-ids.json")),
-        )),
-        progress: match &bars {
-            Some(b) => b.clone() as Arc<dyn Progress>,
-            None => Arc::new(Silent),
-        },
-        plan_only: args.plan,
-    });
     let settings = SyncSettings {
         only: args.only.clone(),
         read_timeout: Some(Duration::from_secs(args.read_timeout.max(1))),
+        shard: shard(&args)?,
     };
+    let state = State::open(args.state.as_deref());
+    let json = args.output == Output::Json;
+    if args.daemon {
+        let run = replicator_settings(&args, None);
+        return daemon(&args, config, run, settings, state, json).await;
+    }
+    let bars = progress::wanted(args.progress, quiet, json).then(|| Arc::new(Bars::new(0)));
+    let replicator = Replicator::new(replicator_settings(&args, bars.clone()));
     let stores = Stores::new(Env::from_process());
     let print = |line: &str| match &bars {
         Some(b) => b.println(line),
         None => eprintln!("{line}"),
     };
+    let metrics = Metrics::new();
     let on_report = |r: &ImageReport| {
+        metrics.image(r);
         if json {
-            match serde_json::to_string(r) {
-                Ok(line) => println!("{line}"),
-                Err(e) => eprintln!("error: serialising a report: {e}"),
-            }
+            print_json(r);
         } else if shown(r, args.plan) && (!quiet || r.action == Action::Failed) {
             print(&r.human());
         }
     };
-    let summary = sync::run(&config, &settings, &stores, &replicator, &on_report).await;
+    let summary = sync::run(&config, &settings, &stores, &replicator, &state, &on_report).await;
+    state.save();
     if let Some(b) = &bars {
         b.finish();
+    }
+    if let Some(path) = &args.metrics_file {
+        let ok = summary.failed() == 0;
+        metrics.job_run("all", summary.duration_ms as f64 / 1000.0, ok);
+        write_metrics(path, &metrics.encode(&stores))?;
     }
     if json {
         let line = serde_json::to_string(&serde_json::json!({ "summary": summary }))
@@ -87,17 +94,93 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
     } else if !quiet {
         print(&summary.human());
     }
-    Ok(ExitCode::from(if summary.failed() > 0 {
-        EXIT_FAILED
-    } else {
-        EXIT_OK
-    }))
+    let failed = summary.failed() > 0;
+    Ok(ExitCode::from(if failed { EXIT_FAILED } else { EXIT_OK }))
 }
 
-/// The lines a person wants: what changed or failed; with --plan, everything.
+fn replicator_settings(args: &SyncArgs, bars: Option<Arc<Bars>>) -> RunSettings {
+    RunSettings {
+        jobs: usize::from(args.jobs),
+        diff_id_cache: Arc::new(FileCache::open(
+            cache_dir().map(|d| d.join("diff-ids.json")),
+        )),
+        progress: match bars {
+            Some(b) => b as Arc<dyn Progress>,
+            None => Arc::new(Silent),
+        },
+        plan_only: args.plan,
+    }
+}
+
+/// `--shard I/N`, or `--shards N` with the index from JOB_COMPLETION_INDEX.
+fn shard(args: &SyncArgs) -> Result<Option<Shard>> {
+    let parsed = match (&args.shard, args.shards) {
+        (Some(s), _) => Shard::parse(s).map(Some),
+        (None, Some(n)) => {
+            let index = std::env::var("JOB_COMPLETION_INDEX").ok();
+            Shard::from_completion_index(index.as_deref(), n).map(Some)
+        }
+        (None, None) => Ok(None),
+    };
+    parsed.map_err(|e| UsageError(e).into())
+}
+
+/// `--daemon`: the scheduler until SIGTERM or SIGINT.
+async fn daemon(
+    args: &SyncArgs,
+    config: Config,
+    run: RunSettings,
+    sync: SyncSettings,
+    state: State,
+    json: bool,
+) -> Result<ExitCode> {
+    let shared = Arc::new(Shared {
+        stores: Stores::new(Env::from_process()),
+        metrics: Metrics::new(),
+        state,
+        health: Health::default(),
+        run,
+        sync,
+        on_report: Box::new(move |r: &ImageReport| {
+            if json {
+                print_json(r);
+            } else if shown(r, false) {
+                eprintln!("{}", r.human());
+            }
+        }),
+    });
+    let grace = Duration::from_secs(args.grace);
+    let addr = args.metrics_addr.clone();
+    super::daemon::run(config, args.config.clone(), shared, addr, grace).await?;
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+fn print_json(r: &ImageReport) {
+    match serde_json::to_string(r) {
+        Ok(line) => println!("{line}"),
+        Err(e) => eprintln!("error: serialising a report: {e}"),
+    }
+}
+
+/// The metrics text, written atomically (the textfile collector reads
+/// whole files).
+fn write_metrics(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let what = || format!("writing {}", path.display());
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(what)?;
+    tmp.write_all(text.as_bytes()).with_context(what)?;
+    tmp.persist(path).with_context(what)?;
+    Ok(())
+}
+
+/// The lines a person wants: what changed, failed or was held back; with
+/// --plan, everything.
 fn shown(r: &ImageReport, plan: bool) -> bool {
-    plan || matches!(r.action, Action::Copied | Action::Failed)
+    plan || matches!(r.action, Action::Copied | Action::Failed | Action::Pruned)
         || (r.action == Action::Skipped
-            && r.error.is_none()
             && r.reason.as_deref() != Some("immutable tag already in the target"))
 }

@@ -171,26 +171,7 @@ async fn copy_selected(img: &Image<'_>, resolved: &Resolved) -> Result<Outcome, 
 /// since the target digest follows from the root's bytes).
 async fn resolve(img: &Image<'_>) -> Result<Resolved, CopyError> {
     let job = img.job;
-    let options = &job.options;
-    let (source_digest, root) = if options.root_decides() {
-        reserve_pulls(img, 1)?;
-        let root = img
-            .src
-            .manifest_get(&job.src)
-            .await
-            .map_err(|e| CopyError::new(Step::ReadSource, e))?;
-        (root.digest.clone(), Some(root))
-    } else {
-        (source_digest(img).await?, None)
-    };
-    let prediction = match &root {
-        Some(r) => Some(predict(r, options)?),
-        None => options.keeps_bytes().then(|| Prediction {
-            target: source_digest.clone(),
-            source: source_digest.clone(),
-            reason: None,
-        }),
-    };
+    let (source_digest, root, prediction) = source_side(img).await?;
     let target_ref = match (&prediction, &job.dst_tag) {
         (Some(p), _) => Some(job.target_ref(&p.target)),
         (None, Some(t)) => Some(ManifestRef::Tag(t.clone())),
@@ -210,6 +191,46 @@ async fn resolve(img: &Image<'_>) -> Result<Resolved, CopyError> {
         prediction,
         current,
     })
+}
+
+/// The source digest, the root when it had to be read, and the target
+/// digest when it is known before the walk: the source's own for a copy
+/// that keeps the bytes; for a filter or an unwrap, what the job's hint
+/// recorded for this source digest (one HEAD), else computed from the
+/// root's bytes (one GET).
+async fn source_side(
+    img: &Image<'_>,
+) -> Result<(Digest, Option<RawManifest>, Option<Prediction>), CopyError> {
+    let job = img.job;
+    let options = &job.options;
+    if !options.root_decides() {
+        let d = source_digest(img).await?;
+        let p = options.keeps_bytes().then(|| Prediction {
+            target: d.clone(),
+            source: d.clone(),
+            reason: None,
+        });
+        return Ok((d, None, p));
+    }
+    if let Some(hint) = &job.hint {
+        let d = source_digest(img).await?;
+        if d == hint.source {
+            let p = Prediction {
+                target: hint.target.clone(),
+                source: d.clone(),
+                reason: Some("built from this source digest before (state file)".into()),
+            };
+            return Ok((d, None, Some(p)));
+        }
+    }
+    reserve_pulls(img, 1)?;
+    let root = img
+        .src
+        .manifest_get(&job.src)
+        .await
+        .map_err(|e| CopyError::new(Step::ReadSource, e))?;
+    let p = predict(&root, options)?;
+    Ok((root.digest.clone(), Some(root), Some(p)))
 }
 
 /// The digest the source reference names: one HEAD for a tag.

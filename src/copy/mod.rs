@@ -96,6 +96,11 @@ impl Replicator {
         self.settings.jobs.max(1)
     }
 
+    /// `--plan`: nothing is written.
+    pub fn plan_only(&self) -> bool {
+        self.settings.plan_only
+    }
+
     /// Images to run at once: their checks overlap, their copies take
     /// turns for [`RunSettings::jobs`] slots.
     pub fn in_flight(&self) -> usize {

@@ -191,6 +191,16 @@ pub trait Store: Send + Sync {
     /// or by tag (which moves the tag).
     async fn manifest_put(&self, r: &ManifestRef, m: &RawManifest) -> Result<(), StoreError>;
 
+    /// Deletes a manifest reference: a tag alone where the store can untag,
+    /// or a digest (which, in a registry, removes every tag naming it).
+    /// A store that cannot delete this way says [`StoreError::Unsupported`].
+    async fn manifest_delete(&self, r: &ManifestRef) -> Result<(), StoreError> {
+        Err(StoreError::Unsupported(format!(
+            "{} cannot delete {r}",
+            self.describe()
+        )))
+    }
+
     /// The size of a blob that exists, or `None`.
     async fn blob_head(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
 

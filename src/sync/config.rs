@@ -82,6 +82,14 @@ pub struct RawJob {
     pub format: Option<Spanned<String>>,
     /// Docker Hub pulls kept in reserve (`ratelimit-remaining`).
     pub ratelimit_min: Option<Spanned<u32>>,
+    /// `--daemon`: a 5-field cron line, or `every` a duration.
+    pub schedule: Option<Spanned<String>>,
+    pub every: Option<Spanned<String>>,
+    pub timezone: Option<Spanned<String>>,
+    pub jitter: Option<Spanned<String>>,
+    /// Delete target tags the filters select that the source no longer has.
+    pub prune: Option<bool>,
+    pub prune_max: Option<Spanned<usize>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

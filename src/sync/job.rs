@@ -14,6 +14,7 @@ use serde_saphyr::Spanned;
 
 use super::config::{ConfigError, ConfigErrors, RawConfig, RawCreds, RawJob, error_at, read};
 use super::filter::{Filter, Pattern};
+use super::schedule::Schedule;
 use crate::plan::{CopyOptions, Format, Mode, PlatformSelection};
 use crate::platform::Platform;
 use crate::reference::{ImageRef, Reference};
@@ -22,6 +23,8 @@ use crate::reference::{ImageRef, Reference};
 pub const VERSION: u32 = 1;
 /// Docker Hub pulls kept in reserve unless a job says otherwise.
 pub const DEFAULT_RATELIMIT_MIN: u32 = 10;
+/// Tags one prune may delete unless a job says otherwise.
+pub const DEFAULT_PRUNE_MAX: usize = 10;
 
 /// A validated config.
 #[derive(Debug, Clone)]
@@ -45,6 +48,17 @@ pub enum Endpoint {
     },
 }
 
+impl Config {
+    /// Jobs without a schedule (a daemon runs none of those).
+    pub fn unscheduled(&self) -> Vec<&str> {
+        self.jobs
+            .iter()
+            .filter(|j| j.schedule.is_none())
+            .map(|j| j.name.as_str())
+            .collect()
+    }
+}
+
 impl Endpoint {
     pub fn registry(&self) -> &str {
         match self {
@@ -66,6 +80,10 @@ pub struct Job {
     pub repositories: Filter,
     pub options: CopyOptions,
     pub ratelimit_min: u32,
+    /// `--daemon` only.
+    pub schedule: Option<Schedule>,
+    pub prune: bool,
+    pub prune_max: usize,
 }
 
 /// How a registry's password is found (read when the registry is first used).
@@ -234,6 +252,12 @@ impl Validator<'_> {
             .as_ref()
             .or(defaults.ratelimit_min.as_ref())
             .map_or(DEFAULT_RATELIMIT_MIN, |r| r.value);
+        let schedule = self.schedule(raw, defaults);
+        let prune_max = raw
+            .prune_max
+            .as_ref()
+            .or(defaults.prune_max.as_ref())
+            .map_or(DEFAULT_PRUNE_MAX, |p| p.value);
         if self.errors.len() > before {
             return None;
         }
@@ -246,7 +270,47 @@ impl Validator<'_> {
             repositories,
             options,
             ratelimit_min,
+            schedule,
+            prune: raw.prune.or(defaults.prune).unwrap_or(false),
+            prune_max,
         })
+    }
+
+    /// `schedule` or `every` (the job's, else the defaults'), with its
+    /// `timezone` and `jitter`.
+    fn schedule(&mut self, raw: &RawJob, defaults: &RawJob) -> Option<Schedule> {
+        let own = raw.schedule.is_some() || raw.every.is_some();
+        let from = if own { raw } else { defaults };
+        let pick = |j: &Option<Spanned<String>>, d: &Option<Spanned<String>>| {
+            j.clone().or_else(|| d.clone())
+        };
+        let timezone = pick(&raw.timezone, &defaults.timezone);
+        let jitter = pick(&raw.jitter, &defaults.jitter);
+        let text = |s: &Option<Spanned<String>>| s.as_ref().map(|v| v.value.clone());
+        let parsed = Schedule::parse(
+            text(&from.schedule).as_deref(),
+            text(&from.every).as_deref(),
+            text(&timezone).as_deref(),
+            text(&jitter).as_deref(),
+        );
+        match parsed {
+            Ok(s) => s,
+            Err(why) => {
+                let at = [&from.schedule, &from.every, &timezone, &jitter]
+                    .into_iter()
+                    .flatten()
+                    .next()
+                    .map(|s| s.referenced);
+                match at {
+                    Some(l) => self.errors.push(error_at(self.file, &l, why)),
+                    None => {
+                        self.errors
+                            .push(error_at(self.file, &serde_saphyr::Location::UNKNOWN, why))
+                    }
+                }
+                None
+            }
+        }
     }
 
     fn endpoint(&mut self, s: &Spanned<String>) -> Option<Endpoint> {

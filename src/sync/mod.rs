@@ -9,9 +9,15 @@
 
 pub mod access;
 pub mod config;
+pub mod daemon;
 pub mod filter;
 pub mod job;
+pub mod metrics;
+pub mod prune;
+pub mod schedule;
 pub mod select;
+pub mod shard;
+pub mod state;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -24,6 +30,9 @@ use crate::report::{Action, ImageReport};
 use crate::store::Stores;
 use access::Common;
 use job::Config;
+use select::{Repo, Scope};
+use shard::Shard;
+use state::State;
 
 /// What a run does beyond the config.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +40,8 @@ pub struct SyncSettings {
     /// Only these jobs (by name); empty: all.
     pub only: Vec<String>,
     pub read_timeout: Option<Duration>,
+    /// This run's share of the images.
+    pub shard: Option<Shard>,
 }
 
 /// The end of a run, for people and machines.
@@ -77,17 +88,23 @@ impl Summary {
 
 /// Runs the config's jobs (or `settings.only`); every image is reported to
 /// `on_report` as it finishes. A failing image or job never stops the
-/// others.
+/// others. Jobs with `prune` then prune the repositories whose copies all
+/// succeeded.
 pub async fn run(
     config: &Config,
     settings: &SyncSettings,
     stores: &Stores,
     replicator: &Replicator,
+    state: &State,
     on_report: &(dyn Fn(&ImageReport) + Sync),
 ) -> Summary {
     let started = Instant::now();
-    let common = Common {
-        read_timeout: settings.read_timeout,
+    let scope = Scope {
+        state,
+        shard: settings.shard,
+        common: Common {
+            read_timeout: settings.read_timeout,
+        },
     };
     let jobs: Vec<&job::Job> = config
         .jobs
@@ -99,24 +116,39 @@ pub async fn run(
         ..Summary::default()
     };
     let expanded: Vec<select::Expanded> = stream::iter(&jobs)
-        .map(|j| select::expand(config, j, stores, common))
+        .map(|j| select::expand(config, j, stores, scope))
         .buffered(replicator.jobs())
         .collect()
         .await;
-    let mut tasks = Vec::new();
+    let (mut tasks, mut repos, mut reports) = (Vec::new(), Vec::new(), Vec::new());
     for e in expanded {
         for r in &e.settled {
-            count(&mut summary, r);
             on_report(r);
         }
+        reports.extend(e.settled);
         tasks.extend(e.tasks);
+        repos.extend(e.repos);
     }
-    let reports: Vec<ImageReport> = stream::iter(&tasks)
-        .map(|t| replicator.run(&t.job, t.src.as_ref(), t.dst.as_ref()))
+    let copied: Vec<ImageReport> = stream::iter(&tasks)
+        .map(|t| async {
+            let r = replicator.run(&t.job, t.src.as_ref(), t.dst.as_ref()).await;
+            state.record(&r, &t.job.options);
+            r
+        })
         .buffer_unordered(replicator.in_flight())
         .inspect(|r| on_report(r))
         .collect()
         .await;
+    reports.extend(copied);
+    for repo in &repos {
+        let Some(job) = jobs.iter().find(|j| j.name == repo.job && j.prune) else {
+            continue;
+        };
+        for r in prune_repository(job, repo, &reports, scope, replicator.plan_only()).await {
+            on_report(&r);
+            reports.push(r);
+        }
+    }
     for r in &reports {
         count(&mut summary, r);
     }
@@ -131,6 +163,70 @@ pub async fn run(
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
     summary
+}
+
+/// Prunes one repository of a job, unless one of its images failed.
+async fn prune_repository(
+    job: &job::Job,
+    repo: &Repo,
+    reports: &[ImageReport],
+    scope: Scope<'_>,
+    plan_only: bool,
+) -> Vec<ImageReport> {
+    let prefix = format!("{}:", repo.target);
+    let failed = reports.iter().any(|r| {
+        r.action == Action::Failed
+            && r.job.as_deref() == Some(&job.name)
+            && r.target.starts_with(&prefix)
+    });
+    if failed {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let owned: Vec<String> = repo.source_tags.clone();
+    let result = prune::prune(
+        repo.dst.as_ref(),
+        &job.tags,
+        &owned,
+        job.prune_max,
+        plan_only,
+        &|t| scope.owns(&job.name, &repo.target, t),
+    )
+    .await;
+    let tag = |t: &str| format!("{}{t}", prefix);
+    match result {
+        Ok(done) => {
+            let action = if plan_only {
+                Action::Prune
+            } else {
+                Action::Pruned
+            };
+            for t in done.deleted {
+                out.push(select::report(
+                    &job.name,
+                    repo.source.clone(),
+                    tag(&t),
+                    action,
+                ));
+            }
+            for (t, why) in done.kept {
+                out.push(ImageReport {
+                    reason: Some(why),
+                    ..select::report(&job.name, repo.source.clone(), tag(&t), Action::Skipped)
+                });
+            }
+        }
+        Err(e) => out.push(ImageReport {
+            error: Some(format!("pruning {}: {e}", repo.target)),
+            ..select::report(
+                &job.name,
+                repo.source.clone(),
+                repo.target.clone(),
+                Action::Failed,
+            )
+        }),
+    }
+    out
 }
 
 fn count(summary: &mut Summary, r: &ImageReport) {

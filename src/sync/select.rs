@@ -11,22 +11,52 @@ use std::sync::Arc;
 
 use super::access::{Common, access};
 use super::job::{Config, Endpoint, Job};
+use super::shard::Shard;
+use super::state::State;
 use crate::copy::Task;
 use crate::plan::CopyJob;
 use crate::reference::{ImageRef, Reference};
 use crate::report::{Action, BlobCounts, ImageReport};
 use crate::store::{Access, Role, Store, StoreError, Stores};
 
-/// What a job expands to: images to copy, and reports already settled
-/// (immutable tags skipped, listings that failed).
+/// What a job expands to: images to copy, reports already settled
+/// (immutable tags skipped, listings that failed), and the repositories it
+/// covers (for pruning).
 #[derive(Default)]
 pub struct Expanded {
     pub tasks: Vec<Task>,
     pub settled: Vec<ImageReport>,
+    pub repos: Vec<Repo>,
+}
+
+/// One (source, target) repository pair of a job.
+pub struct Repo {
+    pub job: String,
+    pub source: String,
+    pub target: String,
+    pub dst: Arc<dyn Store>,
+    /// Every tag the source lists.
+    pub source_tags: Vec<String>,
+}
+
+/// What a run knows beyond the config: its state file and its shard.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub state: &'a State,
+    pub shard: Option<Shard>,
+    pub common: Common,
+}
+
+impl Scope<'_> {
+    /// Whether this run owns the image (with shards, one of N does).
+    pub fn owns(&self, job: &str, target_repo: &str, tag: &str) -> bool {
+        self.shard.is_none_or(|s| s.owns(job, target_repo, tag))
+    }
 }
 
 /// Expands one job; failures of one repository do not stop the others.
-pub async fn expand(config: &Config, job: &Job, stores: &Stores, common: Common) -> Expanded {
+pub async fn expand(config: &Config, job: &Job, stores: &Stores, scope: Scope<'_>) -> Expanded {
+    let common = scope.common;
     let mut out = Expanded::default();
     let accesses = match (
         access(config, job.source.registry(), job, common),
@@ -56,7 +86,9 @@ pub async fn expand(config: &Config, job: &Job, stores: &Stores, common: Common)
         }
     };
     for (src, dst) in pairs {
-        if let Err(e) = expand_repository(job, stores, &accesses, &src, &dst, &mut out).await {
+        if let Err(e) =
+            expand_repository(job, stores, &accesses, (&src, &dst), scope, &mut out).await
+        {
             out.settled
                 .push(failed(job, &src.to_string(), &dst.to_string(), e));
         }
@@ -105,14 +137,12 @@ async fn expand_repository(
     job: &Job,
     stores: &Stores,
     accesses: &(Access, Access),
-    src_repo: &Reference,
-    dst_repo: &Reference,
+    (src_repo, dst_repo): (&Reference, &Reference),
+    scope: Scope<'_>,
     out: &mut Expanded,
 ) -> Result<(), String> {
-    let (source, target) = (
-        ImageRef::Registry(src_repo.clone()),
-        ImageRef::Registry(dst_repo.clone()),
-    );
+    let source = ImageRef::Registry(src_repo.clone());
+    let target = ImageRef::Registry(dst_repo.clone());
     let src = stores
         .open(&source, &accesses.0, Role::Source)
         .map_err(|e| e.to_string())?;
@@ -123,8 +153,14 @@ async fn expand_repository(
         .tags()
         .await
         .map_err(|e| format!("listing the tags of {source}: {e}"))?;
-    let selected = job.tags.apply(&listing);
-    let settled = immutable_in_target(job, &selected, dst.as_ref())
+    let repo = target.to_string();
+    let selected: Vec<String> = job
+        .tags
+        .apply(&listing)
+        .into_iter()
+        .filter(|t| scope.owns(&job.name, &repo, t))
+        .collect();
+    let settled = immutable_in_target(job, &selected, dst.as_ref(), scope.state, &target)
         .await
         .map_err(|e| format!("listing the tags of {target}: {e}"))?;
     for tag in selected {
@@ -141,28 +177,43 @@ async fn expand_repository(
         .map_err(|e| e.to_string())?;
         copy.label = Some(job.name.clone());
         copy.options.pull_reserve = Some(u64::from(job.ratelimit_min));
+        copy.hint = scope.state.hint(&copy.target_display(), &copy.options);
         out.tasks.push(Task {
             job: copy,
             src: src.clone(),
-            dst: dst.clone() as Arc<dyn Store>,
+            dst: dst.clone(),
         });
     }
+    out.repos.push(Repo {
+        job: job.name.clone(),
+        source: source.to_string(),
+        target: repo,
+        dst,
+        source_tags: listing,
+    });
     Ok(())
 }
 
-/// Selected tags that match an immutable pattern and that the target
-/// already lists: they cost no per-tag request.
+/// Selected tags that match an immutable pattern and are in the target
+/// already: known from the state file (no request at all), else from the
+/// target's tag list (one listing, no per-tag request).
 async fn immutable_in_target(
     job: &Job,
     selected: &[String],
     dst: &dyn Store,
+    state: &State,
+    target: &ImageRef,
 ) -> Result<HashSet<String>, StoreError> {
     let candidates: Vec<&String> = selected
         .iter()
         .filter(|t| job.immutable.iter().any(|p| p.matches(t)))
         .collect();
-    if candidates.is_empty() {
-        return Ok(HashSet::new());
+    let (known, unknown): (Vec<&String>, Vec<&String>) = candidates
+        .into_iter()
+        .partition(|t| state.knows(&target.with_tag(t).to_string()));
+    let mut settled: HashSet<String> = known.into_iter().cloned().collect();
+    if unknown.is_empty() {
+        return Ok(settled);
     }
     let present: HashSet<String> = match dst.tags().await {
         Ok(tags) => tags.into_iter().collect(),
@@ -170,11 +221,13 @@ async fn immutable_in_target(
         Err(StoreError::NotFound { .. }) => HashSet::new(),
         Err(e) => return Err(e),
     };
-    Ok(candidates
-        .into_iter()
-        .filter(|t| present.contains(*t))
-        .cloned()
-        .collect())
+    settled.extend(
+        unknown
+            .into_iter()
+            .filter(|t| present.contains(*t))
+            .cloned(),
+    );
+    Ok(settled)
 }
 
 fn describe(e: &Endpoint) -> String {
@@ -184,9 +237,10 @@ fn describe(e: &Endpoint) -> String {
     }
 }
 
-fn report(job: &Job, source: String, target: String, action: Action) -> ImageReport {
+/// A report for what a run decided without copying.
+pub fn report(job: &str, source: String, target: String, action: Action) -> ImageReport {
     ImageReport {
-        job: Some(job.name.clone()),
+        job: Some(job.to_string()),
         source,
         target,
         source_digest: None,
@@ -206,13 +260,23 @@ fn report(job: &Job, source: String, target: String, action: Action) -> ImageRep
 fn failed(job: &Job, source: &str, target: &str, error: String) -> ImageReport {
     ImageReport {
         error: Some(error),
-        ..report(job, source.to_string(), target.to_string(), Action::Failed)
+        ..report(
+            &job.name,
+            source.to_string(),
+            target.to_string(),
+            Action::Failed,
+        )
     }
 }
 
 fn skipped(job: &Job, source: &ImageRef, target: &ImageRef) -> ImageReport {
     ImageReport {
         reason: Some("immutable tag already in the target".into()),
-        ..report(job, source.to_string(), target.to_string(), Action::Skipped)
+        ..report(
+            &job.name,
+            source.to_string(),
+            target.to_string(),
+            Action::Skipped,
+        )
     }
 }

@@ -24,6 +24,8 @@ pub struct RegistryConfig {
     pub token: Option<(String, String)>,
     /// `compatibility.schema1.enabled`: accept and serve schema1 manifests.
     pub schema1: bool,
+    /// `storage.delete.enabled: false`: manifest DELETEs are refused.
+    pub no_deletes: bool,
 }
 
 impl RegistryConfig {
@@ -46,6 +48,13 @@ impl RegistryConfig {
     pub fn requiring_client_certs(mut self, ca: &std::path::Path) -> RegistryConfig {
         self.client_ca = Some(ca.to_path_buf());
         self
+    }
+
+    pub fn without_deletes() -> RegistryConfig {
+        RegistryConfig {
+            no_deletes: true,
+            ..RegistryConfig::default()
+        }
     }
 
     pub fn with_schema1() -> RegistryConfig {
@@ -147,11 +156,12 @@ impl Registry {
         let yaml = format!(
             "version: 0.1\n\
              log:\n  level: info\n  formatter: text\n\
-             storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: true\n  \
+             storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: {deletes}\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
              http:\n  addr: 127.0.0.1:{port}\n  secret: ocirepl-test-secret\n{tls}\
              {auth}{compat}",
             root = dir.path().join("data").display(),
+            deletes = !config.no_deletes,
         );
         let config_path = dir.path().join("config.yml");
         std::fs::write(&config_path, yaml).expect("write config");

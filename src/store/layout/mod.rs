@@ -40,6 +40,50 @@ pub struct LayoutStore {
     root: PathBuf,
 }
 
+/// One entry of `index.json` as the store reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The `org.opencontainers.image.ref.name` annotation, if any.
+    pub tag: Option<String>,
+    pub digest: Digest,
+    pub media_type: String,
+}
+
+/// Reads `index.json` bytes: every entry with a valid digest, in order.
+/// A digest that is not one, or a tag that is not a valid tag (control
+/// characters included, shown escaped), is an error naming it.
+pub fn index_entries(bytes: &[u8]) -> Result<Vec<IndexEntry>, String> {
+    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
+    let entries = v
+        .get("manifests")
+        .and_then(Value::as_array)
+        .ok_or("no \"manifests\" array")?;
+    entries
+        .iter()
+        .map(|e| {
+            let tag = e["annotations"][REF_NAME].as_str().map(str::to_string);
+            if let Some(t) = &tag {
+                validate_tag(t, t).map_err(|_| {
+                    format!(
+                        "an entry names a tag that is not a valid tag: {:?}",
+                        printable(t)
+                    )
+                })?;
+            }
+            let digest = e["digest"]
+                .as_str()
+                .unwrap_or("")
+                .parse::<Digest>()
+                .map_err(|err| format!("an entry's digest: {err}"))?;
+            Ok(IndexEntry {
+                tag,
+                digest,
+                media_type: e["mediaType"].as_str().unwrap_or("").to_string(),
+            })
+        })
+        .collect()
+}
+
 impl LayoutStore {
     /// Opens a layout; with `create` (a copy target), makes the directory
     /// and its skeleton when missing. A source is never written: one
@@ -100,27 +144,24 @@ impl LayoutStore {
         Ok(v)
     }
 
+    /// The entries of `index.json` (none when the file is missing).
+    fn entries(&self) -> Result<Vec<IndexEntry>, StoreError> {
+        let path = self.root.join(INDEX_FILE);
+        let Some(bytes) = read_capped(&path, MAX_INDEX_JSON)? else {
+            return Ok(Vec::new());
+        };
+        index_entries(&bytes)
+            .map_err(|why| StoreError::Protocol(format!("{}: {why}", path.display())))
+    }
+
     /// The descriptor `index.json` has for a tag (the last one wins).
     fn tagged(&self, tag: &str) -> Result<Option<(Digest, String)>, StoreError> {
-        let index = self.read_index()?;
-        let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-        for e in entries.iter().rev() {
-            if e["annotations"][REF_NAME].as_str() == Some(tag) {
-                let digest = e["digest"]
-                    .as_str()
-                    .unwrap_or("")
-                    .parse::<Digest>()
-                    .map_err(|err| {
-                        StoreError::Protocol(format!(
-                            "{}: entry for {tag:?}: {err}",
-                            self.describe()
-                        ))
-                    })?;
-                let media_type = e["mediaType"].as_str().unwrap_or("").to_string();
-                return Ok(Some((digest, media_type)));
-            }
-        }
-        Ok(None)
+        Ok(self
+            .entries()?
+            .into_iter()
+            .rev()
+            .find(|e| e.tag.as_deref() == Some(tag))
+            .map(|e| (e.digest, e.media_type)))
     }
 
     /// A manifest file's bytes, held to its name; `None` when missing.
@@ -267,22 +308,38 @@ impl Store for LayoutStore {
         .await
     }
 
-    async fn tags(&self) -> Result<Vec<String>, StoreError> {
-        let index = self.read_index()?;
-        let mut tags: Vec<String> = Vec::new();
-        for e in index["manifests"].as_array().into_iter().flatten() {
-            let Some(t) = e["annotations"][REF_NAME].as_str() else {
-                continue;
+    /// Untags (or, by digest, drops every entry naming the digest) in
+    /// `index.json`; blob files stay, as unreferenced blobs do in a registry.
+    async fn manifest_delete(&self, r: &ManifestRef) -> Result<(), StoreError> {
+        let r = r.clone();
+        self.blocking(move |me| {
+            let _lock = Lock::take(&me.root.join(LAYOUT_FILE))?;
+            let mut index = me.read_index()?;
+            let Some(entries) = index["manifests"].as_array_mut() else {
+                return Ok(());
             };
-            validate_tag(t, t).map_err(|_| {
-                StoreError::Protocol(format!(
-                    "{}: index.json names a tag that is not a valid tag: {:?}",
-                    self.describe(),
-                    printable(t)
-                ))
-            })?;
-            if !tags.iter().any(|k| k == t) {
-                tags.push(t.to_string());
+            let before = entries.len();
+            entries.retain(|e| match &r {
+                ManifestRef::Tag(t) => e["annotations"][REF_NAME].as_str() != Some(t.as_str()),
+                ManifestRef::Digest(d) => e["digest"].as_str() != Some(d.to_string().as_str()),
+            });
+            if entries.len() == before {
+                return Err(StoreError::NotFound {
+                    what: format!("{r} in {}", me.describe()),
+                });
+            }
+            let bytes = serde_json::to_vec(&index)
+                .map_err(|e| StoreError::Protocol(format!("index.json: {e}")))?;
+            write_atomic(&me.root, &me.root.join(INDEX_FILE), &bytes)
+        })
+        .await
+    }
+
+    async fn tags(&self) -> Result<Vec<String>, StoreError> {
+        let mut tags: Vec<String> = Vec::new();
+        for t in self.entries()?.into_iter().filter_map(|e| e.tag) {
+            if !tags.contains(&t) {
+                tags.push(t);
             }
         }
         Ok(tags)

@@ -8,6 +8,7 @@
 //! decides what to copy.
 
 mod errors;
+pub mod range;
 mod resume;
 mod tags;
 pub mod upload;
@@ -326,6 +327,39 @@ impl Store for RegistryStore {
             });
         }
         Ok(())
+    }
+
+    async fn manifest_delete(&self, r: &ManifestRef) -> Result<(), StoreError> {
+        let url = self.url(&format!("manifests/{r}")).await;
+        let resp = self
+            .send(Request::new(Method::DELETE, url, self.push()))
+            .await?;
+        let unsupported = || {
+            StoreError::Unsupported(match r {
+                ManifestRef::Tag(_) => format!("{} cannot delete a tag alone", self.what(r)),
+                ManifestRef::Digest(_) => format!(
+                    "{} refuses to delete manifests (is storage.delete enabled?)",
+                    self.describe()
+                ),
+            })
+        };
+        match resp.status {
+            StatusCode::ACCEPTED | StatusCode::OK | StatusCode::NO_CONTENT => Ok(()),
+            StatusCode::NOT_FOUND => Err(StoreError::NotFound { what: self.what(r) }),
+            StatusCode::METHOD_NOT_ALLOWED => Err(unsupported()),
+            _ => {
+                let e = resp.into_error().await;
+                let code = |c: &str| e.registry_error().is_some_and(|r| r.has_code(c));
+                // Debian's distribution 2.8 reads a DELETE's reference as a
+                // digest and answers a tag with 400 DIGEST_INVALID: it
+                // deletes by digest only.
+                let untag_refused = matches!(r, ManifestRef::Tag(_)) && code("DIGEST_INVALID");
+                if code("UNSUPPORTED") || untag_refused {
+                    return Err(unsupported());
+                }
+                Err(sorted(e))
+            }
+        }
     }
 
     async fn tags(&self) -> Result<Vec<String>, StoreError> {
