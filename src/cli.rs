@@ -189,6 +189,11 @@ pub struct InspectArgs {
     #[arg(long)]
     pub prefer_index: bool,
 
+    /// List what refers to the manifest (signatures, SBOMs, attestations):
+    /// artifact type, digest, size, annotations, and where it was found.
+    #[arg(long)]
+    pub referrers: bool,
+
     #[command(flatten)]
     pub src: SourceAccess,
 
@@ -356,6 +361,17 @@ pub struct CopyArgs {
     /// credentials, and push them; by default they stay where they are.
     #[arg(long)]
     pub include_foreign: bool,
+
+    /// Copy what refers to the image too (signatures, SBOMs, attestations):
+    /// OCI 1.1 referrers, the referrers tag schema and cosign's tags,
+    /// recursively, for the image and every child copied.
+    #[arg(long)]
+    pub referrers: bool,
+
+    /// With --referrers, only referrers of this artifact type (repeatable).
+    /// cosign's tags count as application/vnd.dev.cosign.artifact.{sig,att,sbom}.v1+json.
+    #[arg(long = "referrers-type", value_name = "TYPE", requires = "referrers")]
+    pub referrers_types: Vec<String>,
 
     /// Largest uncompressed size accepted when a layer is gunzipped for its
     /// diff_id (schema1 conversion); bigger is treated as a decompression bomb.

@@ -111,9 +111,17 @@ pub struct CopyOptions {
     /// budget (Docker Hub): an image that would dig into them is left for
     /// a later run. `None`: no reserve.
     pub pull_reserve: Option<u64>,
+    /// `--referrers`: signatures, SBOMs and attestations travel too, of
+    /// these artifact types (all when empty). `None`: they stay.
+    pub referrers: Option<Vec<String>>,
 }
 
 impl CopyOptions {
+    /// The referrer artifact types kept (empty: all).
+    pub fn referrer_types(&self) -> Vec<String> {
+        self.referrers.clone().unwrap_or_default()
+    }
+
     /// Options that contradict each other.
     pub fn validate(&self) -> Result<(), PlanError> {
         if matches!(self.platforms, PlatformSelection::Unwrap(_))

@@ -24,6 +24,18 @@ pub enum Action {
     Prune,
 }
 
+/// What happened to an image's referrers (`--referrers`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ReferrerCounts {
+    pub copied: u64,
+    /// Already in the target.
+    pub present: u64,
+    /// Not copied; `notes` says why.
+    pub left_behind: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct BlobCounts {
     pub copied: u64,
@@ -50,6 +62,9 @@ pub struct ImageReport {
     /// Why `target_digest` differs from `source_digest` (platform filter,
     /// conversion), or where an unwrapped image came from.
     pub reason: Option<String>,
+    /// With `--referrers`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrers: Option<ReferrerCounts>,
     pub error: Option<String>,
     /// The failure is a usage error (a selection the image cannot satisfy).
     #[serde(skip)]
@@ -57,8 +72,22 @@ pub struct ImageReport {
 }
 
 impl ImageReport {
-    /// One line for a person.
+    /// One line for a person (and a line on referrers, when they travel).
     pub fn human(&self) -> String {
+        let mut line = self.main_line();
+        if let Some(r) = &self.referrers {
+            line.push_str(&format!(
+                "\n  referrers: {} copied, {} already there, {} left behind",
+                r.copied, r.present, r.left_behind
+            ));
+            for n in &r.notes {
+                line.push_str(&format!("\n    {n}"));
+            }
+        }
+        line
+    }
+
+    fn main_line(&self) -> String {
         match self.action {
             Action::Copied => {
                 let mut line = format!(
@@ -147,6 +176,7 @@ mod tests {
             bytes_copied: 3,
             duration_ms: 4,
             reason: None,
+            referrers: None,
             error: None,
             usage_error: false,
         };

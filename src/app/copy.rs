@@ -199,6 +199,7 @@ fn options(args: &CopyArgs) -> Result<CopyOptions> {
         },
         timeout: args.timeout.map(Duration::from_secs),
         pull_reserve: None,
+        referrers: args.referrers.then(|| args.referrers_types.clone()),
     };
     options.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok(options)

@@ -39,6 +39,40 @@ struct Inspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     config: Option<Entry>,
     layers: Vec<Entry>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    referrers: Option<Vec<Referrer>>,
+}
+
+#[derive(Serialize)]
+struct Referrer {
+    artifact_type: Option<String>,
+    digest: String,
+    size: u64,
+    media_type: String,
+    /// `referrers` (the API or the tag schema) or the cosign tag.
+    found_in: String,
+    annotations: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What refers to `subject` (every place ocirepl copies from).
+async fn referrers(store: &dyn Store, subject: &crate::digest::Digest) -> Result<Vec<Referrer>> {
+    let found = crate::copy::referrers::find(store, subject, &[])
+        .await
+        .with_context(|| format!("listing the referrers of {subject}"))?;
+    Ok(found
+        .into_iter()
+        .map(|f| Referrer {
+            artifact_type: f.listed.artifact_type,
+            digest: f.listed.digest.to_string(),
+            size: f.listed.size,
+            media_type: f.listed.media_type,
+            found_in: match f.place {
+                crate::copy::referrers::Place::Listed => "referrers".to_string(),
+                crate::copy::referrers::Place::CosignTag(t) => format!("tag {t}"),
+            },
+            annotations: f.listed.annotations,
+        })
+        .collect())
 }
 
 /// Where a reference points inside its store.
@@ -64,7 +98,10 @@ pub(super) async fn inspect(args: InspectArgs) -> Result<ExitCode> {
         out.flush().context("writing to stdout")?;
         return Ok(ExitCode::from(EXIT_OK));
     }
-    let info = describe(store.as_ref(), &r, &m).await?;
+    let mut info = describe(store.as_ref(), &r, &m).await?;
+    if args.referrers {
+        info.referrers = Some(referrers(store.as_ref(), &m.digest).await?);
+    }
     match args.output {
         Output::Json => println!("{}", serde_json::to_string_pretty(&info)?),
         Output::Human => print!("{}", human(&info)),
@@ -83,6 +120,7 @@ async fn describe(store: &dyn Store, r: &ImageRef, m: &RawManifest) -> Result<In
         children: Vec::new(),
         config: None,
         layers: Vec::new(),
+        referrers: None,
     };
     let entry = |d: &crate::manifest::Descriptor| Entry {
         digest: d.digest.to_string(),
@@ -155,6 +193,24 @@ fn human(i: &Inspection) -> String {
     }
     if let Some(c) = &i.config {
         s.push_str(&format!("Config:     {} ({})\n", c.digest, c.media_type));
+    }
+    if let Some(list) = &i.referrers {
+        s.push_str(&format!("Referrers:  {}\n", list.len()));
+        for r in list {
+            s.push_str(&format!(
+                "  {}  {}  {}  ({})\n",
+                r.digest,
+                r.artifact_type.as_deref().unwrap_or("-"),
+                r.size,
+                r.found_in
+            ));
+            for (k, v) in &r.annotations {
+                s.push_str(&format!(
+                    "      {k}: {}\n",
+                    v.as_str().unwrap_or(&v.to_string())
+                ));
+            }
+        }
     }
     if !i.layers.is_empty() {
         let total: u64 = i.layers.iter().map(|l| l.size).sum();

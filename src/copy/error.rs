@@ -27,6 +27,8 @@ pub enum Step {
     Select,
     Convert,
     Deadline,
+    /// Finding or copying the referrers of this manifest.
+    Referrers(Digest),
 }
 
 impl fmt::Display for Step {
@@ -42,6 +44,7 @@ impl fmt::Display for Step {
             Step::Select => f.write_str("selecting platforms"),
             Step::Convert => f.write_str("converting schema1 to schema2"),
             Step::Deadline => f.write_str("copying within the time allowed"),
+            Step::Referrers(d) => write!(f, "copying the referrers of {d}"),
         }
     }
 }

@@ -14,7 +14,7 @@ use super::diff_ids::DiffIds;
 use super::platforms::{self, RootChoice};
 use super::shape::{self, Shaped};
 use super::walk::{self, WalkOptions};
-use super::{CopyError, Failure, Replicator, Step, push};
+use super::{CopyError, Failure, Replicator, Step, push, referrers};
 use crate::digest::Digest;
 use crate::manifest::RawManifest;
 use crate::manifest::schema1::Schema1;
@@ -69,6 +69,8 @@ pub(super) struct Outcome {
     pub reason: Option<String>,
     /// `--plan`: the bytes a run would move.
     pub bytes_to_move: Option<u64>,
+    /// `--referrers`: what travelled with the image.
+    pub referrers: Option<referrers::Counts>,
 }
 
 impl Outcome {
@@ -80,6 +82,7 @@ impl Outcome {
             manifests_pushed: 0,
             reason,
             bytes_to_move: None,
+            referrers: None,
         }
     }
 }
@@ -115,6 +118,16 @@ pub(super) struct Selected {
 
 pub(super) async fn copy_image(img: &Image<'_>) -> Result<Outcome, CopyError> {
     let resolved = resolve(img).await?;
+    let mut outcome = copy_resolved(img, &resolved).await?;
+    let travels = img.job.options.referrers.is_some() && !img.run.settings.plan_only;
+    if travels && matches!(outcome.action, Action::Copied | Action::UpToDate) {
+        outcome.referrers = Some(with_referrers(img, &resolved, &outcome).await?);
+    }
+    Ok(outcome)
+}
+
+/// Up to date, or steps 2 to 4 in a copy slot.
+async fn copy_resolved(img: &Image<'_>, resolved: &Resolved) -> Result<Outcome, CopyError> {
     let options = &img.job.options;
     if let Some(p) = &resolved.prediction
         && resolved.current.as_ref() == Some(&p.target)
@@ -129,8 +142,8 @@ pub(super) async fn copy_image(img: &Image<'_>) -> Result<Outcome, CopyError> {
     // deadline (--timeout) counts from there.
     let _slot = img.run.copy_slots.acquire().await;
     match options.timeout {
-        None => copy_selected(img, &resolved).await,
-        Some(limit) => tokio::time::timeout(limit, copy_selected(img, &resolved))
+        None => copy_selected(img, resolved).await,
+        Some(limit) => tokio::time::timeout(limit, copy_selected(img, resolved))
             .await
             .unwrap_or_else(|_| {
                 Err(CopyError::new(
@@ -415,5 +428,56 @@ async fn planned(img: &Image<'_>, sel: &Selected) -> Result<Outcome, CopyError> 
         manifests_pushed: 0,
         reason: sel.shaped.reason.clone(),
         bytes_to_move: Some(missing),
+        referrers: None,
     })
+}
+
+/// The referrers of what this copy put in the target travel; those of a
+/// root the copy rewrote cannot (they name the source digest) and are
+/// counted as left behind, with why.
+async fn with_referrers(
+    img: &Image<'_>,
+    resolved: &Resolved,
+    outcome: &Outcome,
+) -> Result<referrers::Counts, CopyError> {
+    let source = &resolved.source_digest;
+    let root = match &resolved.root {
+        Some(r) => r.clone(),
+        None => img
+            .src
+            .manifest_get(&ManifestRef::Digest(source.clone()))
+            .await
+            .map_err(|e| CopyError::new(Step::Referrers(source.clone()), e))?,
+    };
+    let options = &img.job.options;
+    let children: Vec<Digest> = match platforms::choose(&root, &options.platforms)? {
+        _ if options.format == crate::plan::Format::Oci => Vec::new(),
+        RootChoice::Unwrap(child) => vec![child.digest],
+        RootChoice::Filter(sel) => sel.kept.into_iter().map(|d| d.digest).collect(),
+        RootChoice::Whole => match root.parse() {
+            Ok(crate::manifest::Parsed::Index(i)) => {
+                i.manifests.into_iter().map(|d| d.digest).collect()
+            }
+            _ => Vec::new(),
+        },
+    };
+    let mut subjects = children;
+    let mut behind = referrers::Counts::default();
+    if &outcome.target_digest == source {
+        subjects.insert(0, source.clone());
+    } else {
+        let n = referrers::count(img, source).await?;
+        if n > 0 {
+            behind.left_behind = n as u64;
+            behind.notes.push(format!(
+                "{n} referrers of {source} stay behind: the target holds {} instead ({}), which they do not name",
+                outcome.target_digest,
+                outcome.reason.as_deref().unwrap_or("rewritten")
+            ));
+        }
+    }
+    let mut counts = referrers::travel(img, subjects).await?;
+    counts.left_behind += behind.left_behind;
+    counts.notes.extend(behind.notes);
+    Ok(counts)
 }

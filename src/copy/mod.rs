@@ -13,6 +13,7 @@ pub mod error;
 pub mod ledger;
 pub mod platforms;
 pub mod push;
+pub mod referrers;
 pub mod retry;
 pub mod schema1;
 pub mod shape;
@@ -158,6 +159,7 @@ fn report(
         bytes_copied: stats.bytes.load(Ordering::Relaxed),
         duration_ms: started.elapsed().as_millis() as u64,
         reason: None,
+        referrers: None,
         error: None,
         usage_error: false,
     };
@@ -172,6 +174,12 @@ fn report(
             if let Some(bytes) = o.bytes_to_move {
                 report.bytes_copied = bytes;
             }
+            report.referrers = o.referrers.map(|c| crate::report::ReferrerCounts {
+                copied: c.copied,
+                present: c.present,
+                left_behind: c.left_behind,
+                notes: c.notes,
+            });
         }
         Err(e) if e.is_budget() => {
             report.action = Action::Skipped;

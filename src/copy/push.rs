@@ -63,11 +63,15 @@ async fn push_once(
         manifests_pushed: children + 1,
         reason,
         bytes_to_move: None,
+        referrers: None,
     })
 }
 
 /// Pushes child manifests by digest, deepest level first; returns how many.
-async fn push_children(img: &Image<'_>, levels: &[Vec<RawManifest>]) -> Result<u64, CopyError> {
+pub(super) async fn push_children(
+    img: &Image<'_>,
+    levels: &[Vec<RawManifest>],
+) -> Result<u64, CopyError> {
     let mut pushed = 0;
     for level in levels {
         stream::iter(level.iter().map(Ok))

@@ -14,6 +14,7 @@ use serde::Deserialize;
 pub mod index;
 pub mod jws;
 pub mod oci;
+pub mod referrers;
 pub mod schema1;
 
 use crate::digest::{Algorithm, Digest};

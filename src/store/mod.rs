@@ -22,6 +22,7 @@ use futures::stream::BoxStream;
 
 use crate::credentials::CredentialError;
 use crate::digest::{Digest, IntegrityError};
+use crate::manifest::referrers::Listed;
 use crate::manifest::{ManifestError, RawManifest};
 use crate::reference::ManifestRef;
 use crate::transport::TransportError;
@@ -231,6 +232,18 @@ pub trait Store: Send + Sync {
 
     /// Every tag of the repository, in the store's order.
     async fn tags(&self) -> Result<Vec<String>, StoreError>;
+
+    /// The referrers of `subject` through the OCI 1.1 referrers API, of
+    /// these artifact types (all when empty); `None` when the store has no
+    /// such API.
+    async fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_types: &[String],
+    ) -> Result<Option<Vec<Listed>>, StoreError> {
+        let _ = (subject, artifact_types);
+        Ok(None)
+    }
 
     /// Takes `n` manifest pulls off the budget the store's registry states
     /// (Docker Hub counts manifest GETs), unless fewer than `keep` would be

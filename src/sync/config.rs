@@ -87,6 +87,9 @@ pub struct RawJob {
     pub every: Option<Spanned<String>>,
     pub timezone: Option<Spanned<String>>,
     pub jitter: Option<Spanned<String>>,
+    /// Signatures, SBOMs and attestations travel too (`copy --referrers`).
+    pub referrers: Option<bool>,
+    pub referrers_types: Option<Vec<String>>,
     /// Delete target tags the filters select that the source no longer has.
     pub prune: Option<bool>,
     pub prune_max: Option<Spanned<usize>>,

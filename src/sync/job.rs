@@ -246,7 +246,14 @@ impl Validator<'_> {
             exclude: self.patterns(&pick(&jr.exclude, &dr.exclude)),
             latest: None,
         };
-        let options = self.options(raw, defaults);
+        let mut options = self.options(raw, defaults);
+        if raw.referrers.or(defaults.referrers).unwrap_or(false) {
+            let types = raw
+                .referrers_types
+                .clone()
+                .or_else(|| defaults.referrers_types.clone());
+            options.referrers = Some(types.unwrap_or_default());
+        }
         let ratelimit_min = raw
             .ratelimit_min
             .as_ref()

@@ -252,6 +252,7 @@ pub fn report(job: &str, source: String, target: String, action: Action) -> Imag
         bytes_copied: 0,
         duration_ms: 0,
         reason: None,
+        referrers: None,
         error: None,
         usage_error: false,
     }

@@ -166,6 +166,7 @@ mod tests {
             bytes_copied: 0,
             duration_ms: 0,
             reason: None,
+            referrers: None,
             error: None,
             usage_error: false,
         }

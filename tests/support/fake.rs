@@ -152,6 +152,8 @@ struct State {
     rules: Vec<Rule>,
     log: Vec<(String, String, u16)>,
     seen: Vec<Seen>,
+    /// The OCI 1.1 referrers API, with this many referrers per page.
+    referrers_page: Option<usize>,
 }
 
 /// The running fake; it stops with the test process.
@@ -198,6 +200,12 @@ impl FakeRegistry {
 
     pub fn rule(&self, rule: Rule) {
         self.state.lock().unwrap().rules.push(rule);
+    }
+
+    /// Serves `/v2/REPO/referrers/DIGEST` from the manifests it holds,
+    /// `page` per page (Link pagination), filtering by `artifactType`.
+    pub fn with_referrers_api(&self, page: usize) {
+        self.state.lock().unwrap().referrers_page = Some(page.max(1));
     }
 
     pub fn require_auth(&self, auth: FakeAuth) {
@@ -427,6 +435,12 @@ fn honest(s: &mut State, req: &Seen) -> Reply {
     let Some(rest) = path.strip_prefix("/v2/") else {
         return Reply::status(404);
     };
+    if let Some((repo, subject)) = rest.split_once("/referrers/") {
+        return match s.referrers_page {
+            Some(page) => referrers(s, repo, subject, query, page),
+            None => Reply::error(404, "NOT_FOUND", "no such route"),
+        };
+    }
     if let Some(repo) = rest.strip_suffix("/tags/list")
         && req.method == "GET"
     {
@@ -530,4 +544,52 @@ fn honest(s: &mut State, req: &Seen) -> Reply {
         };
     }
     Reply::status(404)
+}
+
+/// An honest referrers answer: every manifest of `repo` whose `subject`
+/// is `subject`, as an OCI index, one page at a time.
+fn referrers(s: &State, repo: &str, subject: &str, query: &str, page: usize) -> Reply {
+    let param = |k: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(&format!("{k}=")))
+            .map(|v| v.replace("%2B", "+").replace("%2F", "/"))
+    };
+    let wanted = param("artifactType");
+    let mut list: Vec<serde_json::Value> = s
+        .manifests
+        .iter()
+        .filter(|((r, key), _)| r == repo && key.starts_with("sha256:"))
+        .filter_map(|((_, key), (ct, bytes))| {
+            let v: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+            (v["subject"]["digest"].as_str() == Some(subject)).then(|| {
+                let kind = v["artifactType"]
+                    .as_str()
+                    .or_else(|| v["config"]["mediaType"].as_str())
+                    .unwrap_or("")
+                    .to_string();
+                serde_json::json!({"mediaType": ct, "digest": key, "size": bytes.len(),
+                    "artifactType": kind, "annotations": v.get("annotations").cloned().unwrap_or(serde_json::json!({}))})
+            })
+        })
+        .filter(|d| wanted.as_deref().is_none_or(|w| d["artifactType"] == w))
+        .collect();
+    list.sort_by(|a, b| a["digest"].as_str().cmp(&b["digest"].as_str()));
+    let start: usize = param("page").and_then(|p| p.parse().ok()).unwrap_or(0);
+    let chunk: Vec<_> = list.iter().skip(start * page).take(page).cloned().collect();
+    let body = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": chunk});
+    let mut reply = Reply::status(200)
+        .header("Content-Type", "application/vnd.oci.image.index.v1+json")
+        .body(body.to_string().into_bytes());
+    if wanted.is_some() {
+        reply = reply.header("OCI-Filters-Applied", "artifactType");
+    }
+    if (start + 1) * page < list.len() {
+        let mut next = format!("/v2/{repo}/referrers/{subject}?page={}", start + 1);
+        if let Some(w) = &wanted {
+            next.push_str(&format!("&artifactType={w}"));
+        }
+        reply = reply.header("Link", &format!("<{next}>; rel=\"next\""));
+    }
+    reply
 }

@@ -28,6 +28,7 @@ pub use upload::UploadMode;
 use super::{Access, Blob, BlobStream, Location, Store, StoreError, check_manifest_digest};
 use crate::digest::{Algorithm, Digest};
 use crate::manifest::RawManifest;
+use crate::manifest::referrers::Listed;
 use crate::media::MediaType;
 use crate::reference::ManifestRef;
 use crate::transport::auth::repository_scope;
@@ -372,6 +373,35 @@ impl Store for RegistryStore {
             crate::reference::validate_tag(t, t).map_err(|e| e.to_string())
         })
         .await
+    }
+
+    async fn referrers(
+        &self,
+        subject: &Digest,
+        artifact_types: &[String],
+    ) -> Result<Option<Vec<Listed>>, StoreError> {
+        let mut url = self.url(&format!("referrers/{subject}")).await;
+        // The API filters by one artifactType; for several, we filter.
+        if let [one] = artifact_types {
+            url.query_pairs_mut().append_pair("artifactType", one);
+        }
+        let what = format!(
+            "the referrers of {subject} in {}/{}",
+            self.registry.name(),
+            self.repository
+        );
+        let list =
+            tags::referrers(self.t(), url, self.pull(), &what, self.max_manifest_size).await?;
+        Ok(list.map(|l| {
+            l.into_iter()
+                .filter(|r| {
+                    artifact_types.is_empty()
+                        || r.artifact_type
+                            .as_ref()
+                            .is_some_and(|t| artifact_types.contains(t))
+                })
+                .collect()
+        }))
     }
 
     async fn blob_head(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {

@@ -76,6 +76,47 @@ pub(super) async fn list(
     )))
 }
 
+/// The referrers a registry lists for a subject (`/v2/NAME/referrers/D`,
+/// all pages), or `None` when it has no referrers API (404, or 405 from
+/// registries that route the path elsewhere).
+pub(super) async fn referrers(
+    t: &Transport,
+    mut url: url::Url,
+    scopes: Vec<String>,
+    what: &str,
+    max_page: u64,
+) -> Result<Option<Vec<crate::manifest::referrers::Listed>>, StoreError> {
+    let mut out = Vec::new();
+    for page in 0..MAX_REFERRER_PAGES {
+        let req = Request::new(Method::GET, url.clone(), scopes.clone())
+            .header(reqwest::header::ACCEPT, crate::media::OCI_INDEX);
+        let resp = t.send(req).await.map_err(sorted)?;
+        match resp.status {
+            StatusCode::OK => {}
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED if page == 0 => return Ok(None),
+            _ => return Err(sorted(resp.into_error().await)),
+        }
+        let next = match resp.header("link") {
+            Some(link) => Some(next_page(&resp.url, link)?),
+            None => None,
+        };
+        let body = resp.bytes_capped(max_page).await?;
+        let list = crate::manifest::referrers::entries(&body)
+            .map_err(|e| StoreError::Protocol(format!("{what}: {e}")))?;
+        out.extend(list);
+        match next {
+            Some(n) => url = n,
+            None => return Ok(Some(out)),
+        }
+    }
+    Err(StoreError::Protocol(format!(
+        "{what} go on past {MAX_REFERRER_PAGES} pages"
+    )))
+}
+
+/// Pages of a referrers answer we follow.
+const MAX_REFERRER_PAGES: usize = 64;
+
 /// The names of one page; a missing or `null` array is an empty page.
 fn page_names(page: &serde_json::Value, field: &str) -> Result<Vec<String>, String> {
     #[derive(Deserialize)]
