@@ -1,7 +1,9 @@
 //! TLS as docker users set it up: the self-signed certificate docker's
 //! documentation tells people to make (scenario 44), and a `certs.d`
 //! client certificate presented to its registry only, never to a host a
-//! redirect points at.
+//! redirect points at. Over HTTPS the registry speaks HTTP/2, whose
+//! per-connection window a Go server keeps at 1 MiB: blob bodies go on
+//! HTTP/1.1 connections of their own, everything else multiplexes.
 
 mod support;
 
@@ -233,4 +235,56 @@ fn a_client_certificate_goes_to_its_registry_only() {
         !storage_saw.contains(&true),
         "a redirect target got the client certificate"
     );
+}
+
+/// Issue 13: with a cert dir (ocirepl's own rustls configuration) and with
+/// `--dest-tls-verify=false` (reqwest's), a blob body of 1 MiB or more is
+/// uploaded on HTTP/1.1 while HEADs, small blobs and manifests stay on
+/// HTTP/2. The registry's access log names the protocol of each request.
+#[test]
+fn blob_bodies_travel_on_http1_beside_http2_for_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = server_pki(dir.path());
+    let reg =
+        Registry::start(RegistryConfig::anonymous().with_tls(&pki.server_cert, &pki.server_key));
+    let layout = tempfile::tempdir().unwrap();
+    let w = LayoutWriter::new(layout.path());
+    let (bytes, digest) = w.image(&ImageSpec::new(
+        "linux/amd64",
+        vec![Layer::random(77, 3 << 20), Layer::random(78, 2048)],
+    ));
+    w.tag(&[("v1", image::OCI_MANIFEST, bytes.as_slice(), digest.as_str())]);
+    let src = format!("oci:{}:v1", layout.path().display());
+    let certs = pki.client_cert_dir.display().to_string();
+    for (repo, flag) in [
+        ("verified", format!("--dest-cert-dir={certs}")),
+        ("unverified", "--dest-tls-verify=false".to_string()),
+    ] {
+        let (code, _, err) = run(&["copy", &flag, &src, &reg.image(&format!("{repo}:v1"))]);
+        assert_eq!(code, 0, "{err}");
+        let log: Vec<Access> = reg
+            .access_log()
+            .into_iter()
+            .filter(|a| a.path.starts_with(&format!("/v2/{repo}/")))
+            .collect();
+        let big_put = log
+            .iter()
+            .filter(|a| a.method == "PUT" && a.path.contains("/blobs/uploads/"))
+            .filter(|a| a.protocol == "HTTP/1.1")
+            .count();
+        assert_eq!(big_put, 1, "{repo}: {log:#?}");
+        let on_h2 = |method: &str, part: &str| {
+            log.iter()
+                .filter(|a| a.method == method && a.path.contains(part))
+                .all(|a| a.protocol == "HTTP/2.0")
+        };
+        assert!(on_h2("HEAD", "/blobs/"), "{repo}: {log:#?}");
+        assert!(on_h2("PUT", "/manifests/"), "{repo}: {log:#?}");
+        let small_puts = log
+            .iter()
+            .filter(|a| a.method == "PUT" && a.path.contains("/blobs/uploads/"))
+            .filter(|a| a.protocol == "HTTP/2.0")
+            .count();
+        assert_eq!(small_puts, 2, "config and small layer on HTTP/2: {log:#?}");
+    }
 }

@@ -439,7 +439,13 @@ impl Auth {
     ) -> Result<Token, TransportError> {
         let credentials = self.credentials.lock().await.clone();
         let get = |c: Option<&Credentials>| {
-            self.token_get(clients.for_url(realm), realm, service, scopes, c.cloned())
+            self.token_get(
+                clients.for_url(realm, false),
+                realm,
+                service,
+                scopes,
+                c.cloned(),
+            )
         };
         let resp = match &credentials {
             Some(Credentials::IdentityToken { token, .. })

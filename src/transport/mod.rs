@@ -74,6 +74,9 @@ pub struct Request {
     pub retry: bool,
     /// Send no credentials at all, whatever the origin (foreign layers).
     pub anonymous: bool,
+    /// A large blob body: sent or received on an HTTP/1.1 connection of
+    /// its own (see `client::BULK_MIN`).
+    pub bulk: bool,
 }
 
 impl Request {
@@ -86,7 +89,14 @@ impl Request {
             scopes,
             retry: true,
             anonymous: false,
+            bulk: false,
         }
+    }
+
+    /// Marks a blob body of `size` bytes: large ones go on HTTP/1.1.
+    pub fn blob_body(mut self, size: u64) -> Request {
+        self.bulk = size >= client::BULK_MIN;
+        self
     }
 
     pub fn anonymous(mut self) -> Request {
@@ -375,7 +385,7 @@ impl Transport {
     ) -> Result<reqwest::Response, reqwest::Error> {
         let mut builder = self
             .clients
-            .for_url(&req.url)
+            .for_url(&req.url, req.bulk)
             .request(req.method.clone(), req.url.clone())
             .headers(req.headers.clone());
         if let Some(h) = authorization {

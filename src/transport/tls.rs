@@ -88,10 +88,12 @@ pub(super) fn read_cert_dir(dir: &Path) -> Result<CertDir, String> {
 
 /// A verifying rustls configuration: the system's roots and the
 /// directory's CAs, exact matches of the directory's certificates, and the
-/// client identity when `with_identity`.
+/// client identity when `with_identity`; ALPN offers HTTP/2 unless
+/// `http1_only`.
 pub(super) fn client_config(
     dir: &CertDir,
     with_identity: bool,
+    http1_only: bool,
 ) -> Result<rustls::ClientConfig, String> {
     let provider = rustls::crypto::CryptoProvider::get_default()
         .cloned()
@@ -114,7 +116,11 @@ pub(super) fn client_config(
             .map_err(|e| format!("the client certificate: {e}"))?,
         _ => builder.with_no_client_auth(),
     };
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = if http1_only {
+        vec![b"http/1.1".to_vec()]
+    } else {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    };
     Ok(config)
 }
 

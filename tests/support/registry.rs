@@ -84,6 +84,8 @@ pub struct Registry {
 pub struct Access {
     pub method: String,
     pub path: String,
+    /// As the registry logs it: `HTTP/1.1` or `HTTP/2.0`.
+    pub protocol: String,
     pub status: u16,
 }
 
@@ -267,11 +269,13 @@ fn parse_access(line: &str) -> Option<Access> {
     let mut parts = request.split(' ');
     let method = parts.next()?.to_string();
     let path = parts.next()?.to_string();
+    let protocol = parts.next().unwrap_or_default().to_string();
     let after = line.split('"').nth(2)?.trim();
     let status = after.split(' ').next()?.parse().ok()?;
     Some(Access {
         method,
         path,
+        protocol,
         status,
     })
 }

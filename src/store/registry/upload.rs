@@ -103,6 +103,7 @@ pub(super) async fn monolithic(
     let req = Request::new(Method::PUT, put_url, scopes.to_vec())
         .header(CONTENT_TYPE, "application/octet-stream")
         .header(CONTENT_LENGTH, &blob.size.to_string())
+        .blob_body(blob.size)
         .body(Body::Stream(body_of(data, &errors)));
     let result = t.send(req).await;
     finish(t, session, scopes, blob, result, &errors).await
@@ -125,6 +126,7 @@ pub(super) async fn single_post(
     let req = Request::new(Method::POST, url, scopes.to_vec())
         .header(CONTENT_TYPE, "application/octet-stream")
         .header(CONTENT_LENGTH, &blob.size.to_string())
+        .blob_body(blob.size)
         .body(Body::Stream(body_of(data, &errors)));
     let result = t.send(req).await;
     if let Some(e) = errors.take() {
@@ -235,6 +237,7 @@ async fn send_chunk(
                 reqwest::header::CONTENT_RANGE,
                 &format!("{start}-{}", end.saturating_sub(1)),
             )
+            .blob_body(body.len() as u64)
             .body(Body::Bytes(body))
             .no_retry();
         let resynced = match t.send(req).await {
@@ -395,7 +398,7 @@ pub(super) async fn mount(
 
 /// Abandons a session. Failure to cancel is logged, not raised: the
 /// registry expires sessions on its own, and the real error is elsewhere.
-async fn cancel(t: &Transport, session: Url, scopes: &[String]) {
+pub(super) async fn cancel(t: &Transport, session: Url, scopes: &[String]) {
     let req = Request::new(Method::DELETE, session, scopes.to_vec());
     match t.send(req).await {
         Ok(r) if r.status.is_success() || r.status == StatusCode::NOT_FOUND => {}
