@@ -171,6 +171,9 @@ pub struct CopyJob {
     /// state file): a filtered image whose source digest has not changed
     /// is then known up to date from two HEADs, without reading its root.
     pub hint: Option<Hint>,
+    /// The target's tag list, read just before, lacks `dst_tag`: the tag
+    /// needs no HEAD to know it must be written (`--all-tags`, sync).
+    pub target_lacks_tag: bool,
 }
 
 /// A target digest pushed earlier, and the source digest it was built from.
@@ -221,6 +224,7 @@ impl CopyJob {
             options,
             label: None,
             hint: None,
+            target_lacks_tag: false,
         })
     }
 

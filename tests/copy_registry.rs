@@ -98,7 +98,10 @@ fn oci_index_lands_children_first_tag_last_and_shared_layers_once() {
     );
 
     let log = b.access_log();
-    let uploads = log.iter().filter(|r| r.method == "POST").count();
+    let uploads = log
+        .iter()
+        .filter(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"))
+        .count();
     assert_eq!(uploads, 7, "each distinct blob uploaded once: {log:?}");
     let manifest_puts: Vec<&Access> = log
         .iter()

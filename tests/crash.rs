@@ -122,13 +122,13 @@ fn many_images_at_high_concurrency_stay_bounded() {
     );
     assert!(peak.rss_kib < 128 * 1024, "peak RSS {} KiB", peak.rss_kib);
     assert!(peak.fds < 128, "peak open fds {}", peak.fds);
-    let posts = dst
+    let uploads = dst
         .access_log()
         .iter()
-        .filter(|r| r.method == "POST")
+        .filter(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"))
         .count();
     assert_eq!(
-        posts,
+        uploads,
         1 + 50 * 5,
         "the shared base once, 4 own layers and a config per image"
     );

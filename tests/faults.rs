@@ -338,7 +338,7 @@ fn a_failure_before_the_index_leaves_the_old_tag_and_a_rerun_finishes() {
     let uploads = dst
         .requests_since(mark)
         .into_iter()
-        .filter(|r| r.method == "POST")
+        .filter(|r| r.method == "PUT" && r.path.contains("/blobs/uploads/"))
         .count();
     assert_eq!(uploads, 0, "no blob uploaded again");
 }

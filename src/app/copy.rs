@@ -99,14 +99,13 @@ async fn all_tags(
     src: &Arc<dyn Store>,
     dst: &Arc<dyn Store>,
 ) -> Result<Vec<Task>> {
-    let tags = src
-        .tags()
-        .await
-        .with_context(|| format!("listing the tags of {source}"))?;
+    let (tags, present) = futures::join!(src.tags(), crate::copy::target_tags(dst.as_ref()));
+    let tags = tags.with_context(|| format!("listing the tags of {source}"))?;
     tags.iter()
         .map(|t| {
-            let job = CopyJob::new(source.with_tag(t), target.with_tag(t), options.clone())
+            let mut job = CopyJob::new(source.with_tag(t), target.with_tag(t), options.clone())
                 .map_err(|e| UsageError(e.to_string()))?;
+            job.target_lacks_tag = present.as_ref().is_some_and(|p| !p.contains(t));
             Ok(Task {
                 job,
                 src: src.clone(),

@@ -17,7 +17,7 @@ use super::image::Image;
 use super::{CopyError, Step, retry};
 use crate::digest::{Digest, verify_stream};
 use crate::progress::{BlobOutcome, Event, Progress};
-use crate::store::{Blob, BlobStream, StoreError};
+use crate::store::{Blob, BlobStream, Lookup, StoreError};
 
 /// Counters for an image's report.
 #[derive(Debug, Default)]
@@ -83,26 +83,31 @@ async fn copy_one(
     if trust == Trust::Head && wants.is_none() && ledger.knows(&img.dst_at, &blob.digest) {
         return settled(img, blob, BlobOutcome::Present);
     }
-    if trust == Trust::Head {
-        let present = img
-            .dst
-            .blob_head(&blob.digest)
-            .await
-            .map_err(|e| CopyError::new(step(), e))?;
-        if present.is_some() {
-            diff_id_without_transfer(img, blob, wants).await?;
-            return settled(img, blob, BlobOutcome::Present);
-        }
+    let from = mount_source(img, blob);
+    let found = match trust {
+        Trust::Head => img.dst.blob_lookup(blob, from.as_deref()).await,
+        Trust::Nothing => match &from {
+            Some(from) => img.dst.blob_mount(from, blob).await.map(|mounted| {
+                if mounted {
+                    Lookup::Mounted
+                } else {
+                    Lookup::Missing
+                }
+            }),
+            None => Ok(Lookup::Missing),
+        },
     }
-    if let Some(from) = mount_source(img, blob)
-        && img
-            .dst
-            .blob_mount(&from, blob)
-            .await
-            .map_err(|e| CopyError::new(step(), e))?
-    {
-        diff_id_without_transfer(img, blob, wants).await?;
-        return settled(img, blob, BlobOutcome::Mounted);
+    .map_err(|e| CopyError::new(step(), e))?;
+    match found {
+        Lookup::Present | Lookup::Mounted => {
+            diff_id_without_transfer(img, blob, wants).await?;
+            let outcome = match found {
+                Lookup::Present => BlobOutcome::Present,
+                _ => BlobOutcome::Mounted,
+            };
+            return settled(img, blob, outcome);
+        }
+        Lookup::Missing => {}
     }
     let looked = AtomicBool::new(false);
     let result = retry::retrying(
@@ -124,6 +129,7 @@ async fn copy_one(
     )
     .await;
     if let Err(e) = result {
+        img.dst.blob_abandon(&blob.digest).await;
         progress.event(Event::BlobDone {
             digest: &blob.digest,
             outcome: BlobOutcome::Failed,

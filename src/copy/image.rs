@@ -191,6 +191,7 @@ async fn resolve(img: &Image<'_>) -> Result<Resolved, CopyError> {
         (None, None) => None,
     };
     let current = match target_ref {
+        Some(ManifestRef::Tag(_)) if job.target_lacks_tag => None,
         Some(r) => img
             .dst
             .manifest_head(&r)

@@ -21,6 +21,7 @@ pub mod walk;
 
 mod image;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -30,7 +31,7 @@ use futures::stream::{self, StreamExt};
 use crate::plan::CopyJob;
 use crate::progress::{Event, Progress, Silent};
 use crate::report::{Action, BlobCounts, ImageReport};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use blobs::BlobStats;
 use diff_ids::{DiffIdCache, NoCache};
 pub use error::{CopyError, Failure, Step};
@@ -42,6 +43,22 @@ pub use push::push_manifest;
 /// Checks are cheap and bounded anyway by each registry's request limiter;
 /// only images that need copying wait for one of the `jobs` copy slots.
 pub const CHECKS_AT_ONCE: usize = 64;
+
+/// The tags `dst` holds, read once (a listing, concurrently with the
+/// source's) so that each tag it lacks needs no HEAD (see
+/// `CopyJob::target_lacks_tag`). `None` when it will not list them: every
+/// tag is then asked about, as without a listing.
+pub async fn target_tags(dst: &dyn Store) -> Option<HashSet<String>> {
+    match dst.tags().await {
+        Ok(tags) => Some(tags.into_iter().collect()),
+        // A repository the target does not have yet lists nothing.
+        Err(StoreError::NotFound { .. }) => Some(HashSet::new()),
+        Err(e) => {
+            tracing::debug!("the target's tags, to spare HEADs: {e}");
+            None
+        }
+    }
+}
 
 /// What a whole run shares; `Default`: 6 transfers at once, no diff_id
 /// cache, nobody watching.

@@ -171,6 +171,17 @@ impl StoreError {
     }
 }
 
+/// What [`Store::blob_lookup`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// The repository holds the blob.
+    Present,
+    /// Linked from the other repository just now.
+    Mounted,
+    /// Neither: upload it.
+    Missing,
+}
+
 /// One repository where images live: a registry's, or an OCI layout.
 #[async_trait]
 pub trait Store: Send + Sync {
@@ -211,6 +222,27 @@ pub trait Store: Send + Sync {
     async fn blob_mount(&self, from: &str, blob: &Blob) -> Result<bool, StoreError> {
         let _ = (from, blob);
         Ok(false)
+    }
+
+    /// Whether this repository holds `blob`, or can link it from repository
+    /// `from` of the same place without its bytes. By default a HEAD, then
+    /// the mount; a registry known to honour mounts asks in one POST (see
+    /// `registry::RegistryStore`), keeping the upload session a `Missing`
+    /// answer opens for the `blob_put` that follows.
+    async fn blob_lookup(&self, blob: &Blob, from: Option<&str>) -> Result<Lookup, StoreError> {
+        if self.blob_head(&blob.digest).await?.is_some() {
+            return Ok(Lookup::Present);
+        }
+        match from {
+            Some(from) if self.blob_mount(from, blob).await? => Ok(Lookup::Mounted),
+            _ => Ok(Lookup::Missing),
+        }
+    }
+
+    /// Gives up on a blob a lookup prepared an upload for (a registry's
+    /// open upload session is cancelled); the copy failed before `blob_put`.
+    async fn blob_abandon(&self, digest: &Digest) {
+        let _ = digest;
     }
 
     /// A foreign layer's bytes from one of its URLs, sent without any

@@ -17,7 +17,7 @@ use crate::copy::Task;
 use crate::plan::CopyJob;
 use crate::reference::{ImageRef, Reference};
 use crate::report::{Action, BlobCounts, ImageReport};
-use crate::store::{Access, Role, Store, StoreError, Stores};
+use crate::store::{Access, Role, Store, Stores};
 
 /// What a job expands to: images to copy, reports already settled
 /// (immutable tags skipped, listings that failed), and the repositories it
@@ -149,20 +149,32 @@ async fn expand_repository(
     let dst = stores
         .open(&target, &accesses.1, Role::Target)
         .map_err(|e| e.to_string())?;
-    let listing = src
-        .tags()
-        .await
-        .map_err(|e| format!("listing the tags of {source}: {e}"))?;
     let repo = target.to_string();
+    // The target's tag list spares a HEAD for each tag it lacks. Where the
+    // state file knows the repository, its tags are mostly there and the
+    // listing would spare little: it is read only for immutable tags the
+    // state does not know.
+    let known = scope.state.knows_repository(&repo);
+    let (listing, present) = futures::join!(src.tags(), async {
+        match known {
+            true => None,
+            false => crate::copy::target_tags(dst.as_ref()).await,
+        }
+    });
+    let listing = listing.map_err(|e| format!("listing the tags of {source}: {e}"))?;
     let selected: Vec<String> = job
         .tags
         .apply(&listing)
         .into_iter()
         .filter(|t| scope.owns(&job.name, &repo, t))
         .collect();
-    let settled = immutable_in_target(job, &selected, dst.as_ref(), scope.state, &target)
-        .await
-        .map_err(|e| format!("listing the tags of {target}: {e}"))?;
+    let present = match present {
+        None if known && unknown_immutables(job, &selected, scope.state, &target) => {
+            crate::copy::target_tags(dst.as_ref()).await
+        }
+        p => p,
+    };
+    let settled = immutable_in_target(job, &selected, present.as_ref(), scope.state, &target);
     for tag in selected {
         if settled.contains(&tag) {
             out.settled
@@ -178,6 +190,7 @@ async fn expand_repository(
         copy.label = Some(job.name.clone());
         copy.options.pull_reserve = Some(u64::from(job.ratelimit_min));
         copy.hint = scope.state.hint(&copy.target_display(), &copy.options);
+        copy.target_lacks_tag = present.as_ref().is_some_and(|p| !p.contains(&tag));
         out.tasks.push(Task {
             job: copy,
             src: src.clone(),
@@ -194,16 +207,24 @@ async fn expand_repository(
     Ok(())
 }
 
+/// Whether a selected tag matches an immutable pattern and the state file
+/// does not know it.
+fn unknown_immutables(job: &Job, selected: &[String], state: &State, target: &ImageRef) -> bool {
+    selected.iter().any(|t| {
+        job.immutable.iter().any(|p| p.matches(t)) && !state.knows(&target.with_tag(t).to_string())
+    })
+}
+
 /// Selected tags that match an immutable pattern and are in the target
-/// already: known from the state file (no request at all), else from the
-/// target's tag list (one listing, no per-tag request).
-async fn immutable_in_target(
+/// already: known from the state file, else from the target's tag list
+/// (`None`: it would not list them).
+fn immutable_in_target(
     job: &Job,
     selected: &[String],
-    dst: &dyn Store,
+    present: Option<&HashSet<String>>,
     state: &State,
     target: &ImageRef,
-) -> Result<HashSet<String>, StoreError> {
+) -> HashSet<String> {
     let candidates: Vec<&String> = selected
         .iter()
         .filter(|t| job.immutable.iter().any(|p| p.matches(t)))
@@ -212,22 +233,15 @@ async fn immutable_in_target(
         .into_iter()
         .partition(|t| state.knows(&target.with_tag(t).to_string()));
     let mut settled: HashSet<String> = known.into_iter().cloned().collect();
-    if unknown.is_empty() {
-        return Ok(settled);
+    if let Some(present) = present {
+        settled.extend(
+            unknown
+                .into_iter()
+                .filter(|t| present.contains(*t))
+                .cloned(),
+        );
     }
-    let present: HashSet<String> = match dst.tags().await {
-        Ok(tags) => tags.into_iter().collect(),
-        // A repository the target does not have yet lists nothing.
-        Err(StoreError::NotFound { .. }) => HashSet::new(),
-        Err(e) => return Err(e),
-    };
-    settled.extend(
-        unknown
-            .into_iter()
-            .filter(|t| present.contains(*t))
-            .cloned(),
-    );
-    Ok(settled)
+    settled
 }
 
 fn describe(e: &Endpoint) -> String {

@@ -84,6 +84,16 @@ impl State {
         self.tags.lock().is_ok_and(|t| t.contains_key(target))
     }
 
+    /// Whether any tag of this target repository (`HOST/PATH`) is known.
+    pub fn knows_repository(&self, repository: &str) -> bool {
+        let prefix = format!("{repository}:");
+        self.tags.lock().is_ok_and(|t| {
+            t.range(prefix.clone()..)
+                .next()
+                .is_some_and(|(k, _)| k.starts_with(&prefix))
+        })
+    }
+
     /// Remembers what a copy did to its target tag.
     pub fn record(&self, report: &ImageReport, options: &CopyOptions) {
         if !matches!(report.action, Action::Copied | Action::UpToDate) {
@@ -187,6 +197,10 @@ mod tests {
         state.save();
         let again = State::open(Some(&path));
         assert!(again.knows("r/a:1"));
+        assert!(again.knows_repository("r/a"));
+        for other in ["r", "r/a/b", "r/"] {
+            assert!(!again.knows_repository(other), "{other}");
+        }
         assert_eq!(
             again.hint("r/a:1", &amd64),
             Some(Hint {

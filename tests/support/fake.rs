@@ -278,6 +278,11 @@ impl FakeRegistry {
     pub fn blob(&self, digest: &str) -> Option<Vec<u8>> {
         self.state.lock().unwrap().blobs.get(digest).cloned()
     }
+
+    /// Upload sessions opened and neither finished nor cancelled.
+    pub fn open_uploads(&self) -> usize {
+        self.state.lock().unwrap().uploads.len()
+    }
 }
 
 pub async fn read_request(reader: &mut BufReader<TcpStream>) -> Option<Seen> {

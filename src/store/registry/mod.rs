@@ -8,6 +8,7 @@
 //! decides what to copy.
 
 mod errors;
+mod mounts;
 pub mod range;
 mod resume;
 mod tags;
@@ -25,7 +26,7 @@ use reqwest::{Method, StatusCode};
 pub use tags::{MAX_LISTING_BYTES, MAX_PAGES};
 pub use upload::UploadMode;
 
-use super::{Access, Blob, BlobStream, Location, Store, StoreError, check_manifest_digest};
+use super::{Access, Blob, BlobStream, Location, Lookup, Store, StoreError, check_manifest_digest};
 use crate::digest::{Algorithm, Digest};
 use crate::manifest::RawManifest;
 use crate::manifest::referrers::Listed;
@@ -49,6 +50,9 @@ pub struct Registry {
     monolithic_refused: AtomicBool,
     /// Upload sessions a refused mount opened, for the upload that follows.
     open_sessions: Mutex<HashMap<(String, Digest), url::Url>>,
+    /// Learned during the run: a mount from the repository itself answers
+    /// whether it holds a blob (see `mounts`).
+    self_mount: mounts::SelfMount,
 }
 
 impl Registry {
@@ -58,6 +62,7 @@ impl Registry {
             single_post_refused: AtomicBool::new(false),
             monolithic_refused: AtomicBool::new(false),
             open_sessions: Mutex::default(),
+            self_mount: mounts::SelfMount::default(),
         }
     }
 
@@ -207,6 +212,51 @@ impl RegistryStore {
             .lock()
             .ok()
             .and_then(|mut open| open.remove(&(self.repository.clone(), digest.clone())))
+    }
+
+    /// Mounts `blob` from repository `from` (possibly this one); a refusal
+    /// leaves its upload session for the upload that follows.
+    async fn mount_from(&self, from: &str, blob: &Blob) -> Result<bool, StoreError> {
+        let mut scopes = self.push();
+        if from != self.repository {
+            scopes.push(repository_scope(from, "pull"));
+        }
+        match upload::mount(self.t(), &self.repository, from, &scopes, blob).await? {
+            upload::Mount::Mounted => Ok(true),
+            upload::Mount::Refused(session) => {
+                if let Ok(mut open) = self.registry.open_sessions.lock() {
+                    open.insert((self.repository.clone(), blob.digest.clone()), session);
+                }
+                Ok(false)
+            }
+        }
+    }
+
+    /// Learns, once per run, whether the registry honours a mount from the
+    /// repository itself, with a blob this repository is known to hold.
+    async fn probe_self_mount(&self, blob: &Blob) {
+        if !self.registry.self_mount.start_probe() {
+            return;
+        }
+        let scopes = self.push();
+        let repo = &self.repository;
+        let honoured = match upload::mount(self.t(), repo, repo, &scopes, blob).await {
+            Ok(upload::Mount::Mounted) => true,
+            Ok(upload::Mount::Refused(session)) => {
+                upload::cancel(self.t(), session, &scopes).await;
+                false
+            }
+            Err(e) => {
+                tracing::debug!("a mount from {repo} itself failed: {e}");
+                false
+            }
+        };
+        tracing::debug!(
+            registry = self.registry.name(),
+            honoured,
+            "mounts from the repository itself"
+        );
+        self.registry.self_mount.learned(honoured);
     }
 
     async fn upload(&self, blob: &Blob, data: BlobStream) -> Result<(), StoreError> {
@@ -475,23 +525,41 @@ impl Store for RegistryStore {
     }
 
     async fn blob_mount(&self, from: &str, blob: &Blob) -> Result<bool, StoreError> {
-        let scopes = vec![
-            repository_scope(&self.repository, "pull,push"),
-            repository_scope(from, "pull"),
-        ];
-        match upload::mount(self.t(), &self.repository, from, &scopes, blob).await? {
-            upload::Mount::Mounted => Ok(true),
-            upload::Mount::Refused(session) => {
-                if let Ok(mut open) = self.registry.open_sessions.lock() {
-                    open.insert((self.repository.clone(), blob.digest.clone()), session);
-                }
-                Ok(false)
-            }
+        self.mount_from(from, blob).await
+    }
+
+    /// One POST where the registry honours mounts from the repository
+    /// itself; else a HEAD (a blob it finds teaches whether it does), then
+    /// the mount from `from`.
+    async fn blob_lookup(&self, blob: &Blob, from: Option<&str>) -> Result<Lookup, StoreError> {
+        if self.registry.self_mount.honoured() {
+            let repo = from.unwrap_or(&self.repository);
+            return Ok(match (self.mount_from(repo, blob).await?, from) {
+                (true, None) => Lookup::Present,
+                (true, Some(_)) => Lookup::Mounted,
+                (false, _) => Lookup::Missing,
+            });
+        }
+        if self.blob_head(&blob.digest).await?.is_some() {
+            self.probe_self_mount(blob).await;
+            return Ok(Lookup::Present);
+        }
+        match from {
+            Some(from) if self.mount_from(from, blob).await? => Ok(Lookup::Mounted),
+            _ => Ok(Lookup::Missing),
         }
     }
 
     async fn blob_put(&self, blob: &Blob, data: BlobStream) -> Result<(), StoreError> {
-        self.upload(blob, data).await
+        self.upload(blob, data).await?;
+        self.probe_self_mount(blob).await;
+        Ok(())
+    }
+
+    async fn blob_abandon(&self, digest: &Digest) {
+        if let Some(session) = self.take_session(digest) {
+            upload::cancel(self.t(), session, &self.push()).await;
+        }
     }
 
     fn reserve_pulls(&self, n: u64, keep: u64) -> Result<(), StoreError> {

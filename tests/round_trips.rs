@@ -1,0 +1,146 @@
+//! Fewer round trips per blob and per tag (issue 13), against Debian's
+//! registry for what it does and the fake for what it will not:
+//! - a registry that honours a mount from the repository itself answers
+//!   "is this blob here?" and "start its upload" in one POST, learned once
+//!   per run from a blob known to be there;
+//! - one that does not (the fake) keeps the HEADs, and the probe's session
+//!   is cancelled;
+//! - a tag the target's tag list lacks needs no manifest HEAD.
+
+mod support;
+
+use support::fake::FakeRegistry;
+use support::*;
+
+/// Requests on the target by (method, what), for assertions.
+fn count(log: &[Access], method: &str, needle: &str) -> usize {
+    log.iter()
+        .filter(|r| r.method == method && r.path.contains(needle))
+        .count()
+}
+
+#[test]
+fn lookups_become_one_post_where_the_registry_mounts_from_the_repository_itself() {
+    let a = Registry::start(RegistryConfig::anonymous());
+    let b = Registry::start(RegistryConfig::anonymous());
+    // Two tags: a shared base, a layer of their own, a config each.
+    seed_tags(&a, "app", 2, 2, 950);
+    let (code, _, err) = run(&["copy", &a.image("app:t00"), &b.image("app:t00")]);
+    assert_eq!(code, 0, "{err}");
+
+    // A new run, one blob at a time: the first lookup is a HEAD; the first
+    // blob known to be there is mounted from the repository itself (201),
+    // and from then on each lookup is that one POST.
+    let mark = b.access_log().len();
+    let (code, out, err) = run(&[
+        "copy",
+        "--jobs",
+        "1",
+        "--output",
+        "json",
+        &a.image("app:t01"),
+        &b.image("app:t01"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r = report(&out);
+    assert_eq!(r["blobs"]["copied"], 2, "config and own layer: {r}");
+    assert_eq!(r["blobs"]["skipped"], 1, "the base, already there: {r}");
+    let log = b.requests_since(mark);
+    assert_eq!(count(&log, "HEAD", "/blobs/"), 1, "{log:?}");
+    let self_mounts: Vec<_> = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("from=app"))
+        .collect();
+    assert_eq!(self_mounts.len(), 3, "the probe and two lookups: {log:?}");
+    assert_eq!(
+        self_mounts.iter().filter(|r| r.status == 201).count(),
+        2,
+        "the probe (a blob just uploaded) and the base: {log:?}"
+    );
+    // The first new blob opened its session with a plain POST (its lookup
+    // was the HEAD); the second went into the session its lookup opened.
+    // The base is never sent.
+    assert_eq!(count(&log, "POST", "/blobs/uploads/"), 4, "{log:?}");
+    assert_eq!(count(&log, "PUT", "/blobs/uploads/"), 2, "{log:?}");
+    assert_eq!(b.open_uploads("app"), 0);
+    assert_eq!(
+        remote_digest(&b.image("app:t01")),
+        remote_digest(&a.image("app:t01"))
+    );
+}
+
+#[test]
+fn a_registry_that_ignores_mounts_keeps_its_heads_and_loses_no_session() {
+    let fake = FakeRegistry::start();
+    let a = Registry::start(RegistryConfig::anonymous());
+    seed_tags(&a, "app", 2, 2, 960);
+    let (code, _, err) = run(&["copy", &a.image("app:t00"), &fake.image("app:t00")]);
+    assert_eq!(code, 0, "{err}");
+    let mark = fake.log().len();
+    let (code, out, err) = run(&[
+        "copy",
+        "--jobs",
+        "1",
+        "--output",
+        "json",
+        &a.image("app:t01"),
+        &fake.image("app:t01"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let r = report(&out);
+    assert_eq!(r["blobs"]["skipped"], 1, "the base is not sent again: {r}");
+    let log: Vec<_> = fake.log().into_iter().skip(mark).collect();
+    // The fake logs paths without their query: two uploads and the probe.
+    assert_eq!(
+        log.iter().filter(|(m, _, _)| m == "POST").count(),
+        3,
+        "two uploads and one probe, answered 202: {log:?}"
+    );
+    assert_eq!(
+        log.iter()
+            .filter(|(m, p, _)| m == "HEAD" && p.contains("/blobs/"))
+            .count(),
+        3,
+        "every lookup stays a HEAD: {log:?}"
+    );
+    assert_eq!(
+        log.iter().filter(|(m, _, _)| m == "DELETE").count(),
+        1,
+        "the probe's session is cancelled: {log:?}"
+    );
+    assert_eq!(fake.open_uploads(), 0);
+}
+
+#[test]
+fn tags_the_target_lacks_need_no_head_and_a_rerun_is_one_head_per_tag() {
+    let a = Registry::start(RegistryConfig::anonymous());
+    let b = Registry::start(RegistryConfig::anonymous());
+    seed_tags(&a, "many", 4, 2, 970);
+    // t00 is there already; the other three are not.
+    let (code, _, err) = run(&["copy", &a.image("many:t00"), &b.image("many:t00")]);
+    assert_eq!(code, 0, "{err}");
+    let mark = b.access_log().len();
+    let (code, _, err) = run(&["copy", "--all-tags", &a.image("many"), &b.image("many")]);
+    assert_eq!(code, 0, "{err}");
+    let log = b.requests_since(mark);
+    assert_eq!(count(&log, "GET", "/tags/list"), 1, "{log:?}");
+    let heads: Vec<_> = log
+        .iter()
+        .filter(|r| r.method == "HEAD" && r.path.contains("/manifests/"))
+        .collect();
+    assert_eq!(heads.len(), 1, "only t00, which the list holds: {heads:?}");
+    assert!(heads[0].path.ends_with("/manifests/t00"), "{heads:?}");
+
+    let mark = b.access_log().len();
+    let (code, _, err) = run(&["copy", "--all-tags", &a.image("many"), &b.image("many")]);
+    assert_eq!(code, 0, "{err}");
+    let log = b.requests_since(mark);
+    assert_eq!(log.len(), 5, "the tag list and one HEAD per tag: {log:?}");
+    assert_eq!(count(&log, "HEAD", "/manifests/"), 4, "{log:?}");
+    for i in 0..4 {
+        assert_eq!(
+            remote_digest(&b.image(&format!("many:t{i:02}"))),
+            remote_digest(&a.image(&format!("many:t{i:02}")))
+        );
+    }
+}
