@@ -239,8 +239,9 @@ fn a_client_certificate_goes_to_its_registry_only() {
 
 /// Issue 13: with a cert dir (ocirepl's own rustls configuration) and with
 /// `--dest-tls-verify=false` (reqwest's), a blob body of 1 MiB or more is
-/// uploaded on HTTP/1.1 while HEADs, small blobs and manifests stay on
-/// HTTP/2. The registry's access log names the protocol of each request.
+/// uploaded and downloaded on HTTP/1.1 while HEADs, small blobs and
+/// manifests stay on HTTP/2. The registry's access log names the protocol
+/// of each request.
 #[test]
 fn blob_bodies_travel_on_http1_beside_http2_for_the_rest() {
     let dir = tempfile::tempdir().unwrap();
@@ -287,4 +288,40 @@ fn blob_bodies_travel_on_http1_beside_http2_for_the_rest() {
             .count();
         assert_eq!(small_puts, 2, "config and small layer on HTTP/2: {log:#?}");
     }
+
+    // Downloads: to another registry, so that nothing can be mounted.
+    let other =
+        Registry::start(RegistryConfig::anonymous().with_tls(&pki.server_cert, &pki.server_key));
+    let flag = format!("--src-cert-dir={certs}");
+    let dflag = format!("--dest-cert-dir={certs}");
+    let (code, _, err) = run(&[
+        "copy",
+        &flag,
+        &dflag,
+        &reg.image("verified:v1"),
+        &other.image("back:v1"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let gets: Vec<Access> = reg
+        .access_log()
+        .into_iter()
+        .filter(|a| a.method == "GET" && a.path.starts_with("/v2/verified/"))
+        .collect();
+    let blob_gets = |protocol: &str| {
+        gets.iter()
+            .filter(|a| a.path.contains("/blobs/") && a.protocol == protocol)
+            .count()
+    };
+    assert_eq!(blob_gets("HTTP/1.1"), 1, "the 3 MiB layer: {gets:#?}");
+    assert_eq!(
+        blob_gets("HTTP/2.0"),
+        2,
+        "config and small layer: {gets:#?}"
+    );
+    assert!(
+        gets.iter()
+            .filter(|a| a.path.contains("/manifests/"))
+            .all(|a| a.protocol == "HTTP/2.0"),
+        "{gets:#?}"
+    );
 }

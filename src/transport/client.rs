@@ -38,13 +38,18 @@ pub(super) struct Clients {
     pub stops_foreign_redirects: bool,
 }
 
-/// Blob bodies from this size travel on HTTP/1.1 connections of their own.
-/// On HTTP/2 every stream of a connection shares one flow-control window,
-/// and a Go registry's server window (1 MiB) caps uploads at about
-/// window / round trip for all blobs together: 40 MiB/s at 25 ms, whatever
-/// the link. On HTTP/1.1 each blob has its own TCP connection, whose window
-/// grows with the link, as skopeo's do. Smaller requests (manifests, HEADs,
-/// mounts, tokens) keep multiplexing on one HTTP/2 connection.
+/// Blob bodies from this size, up or down, travel on HTTP/1.1 connections
+/// of their own. On HTTP/2 every stream of a connection shares one
+/// flow-control window: a Go registry's server window (1 MiB) caps uploads
+/// at about window / round trip for all blobs together (40 MiB/s at 25 ms,
+/// whatever the link), hyper's client windows (2 MiB a stream, 5 MiB the
+/// connection) do the same to downloads, and a stream read slowly holds the
+/// connection's window from the others (hyperium/hyper#2899). hyper's
+/// adaptive window was tried for downloads and dropped: it stalled about one
+/// `--all-tags` run in six until the 60 s read timeout. On HTTP/1.1 each
+/// blob has a TCP connection whose window grows with the link, as skopeo's
+/// do. Smaller requests (manifests, HEADs, mounts, tokens) keep multiplexing
+/// on one HTTP/2 connection.
 pub const BULK_MIN: u64 = 1 << 20;
 
 impl Clients {
@@ -133,9 +138,6 @@ fn common(host: &str, read_timeout: Duration) -> reqwest::ClientBuilder {
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(read_timeout)
         .dns_resolver(Guarded::new(host))
-        // Downloads on HTTP/2: the receive window follows the measured
-        // bandwidth-delay product instead of hyper's fixed 2 MiB / 5 MiB.
-        .http2_adaptive_window(true)
         .user_agent(concat!("ocirepl/", env!("CARGO_PKG_VERSION")))
 }
 

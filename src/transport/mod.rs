@@ -93,7 +93,8 @@ impl Request {
         }
     }
 
-    /// Marks a blob body of `size` bytes: large ones go on HTTP/1.1.
+    /// Marks a blob body of `size` bytes, sent or received: large ones go
+    /// on HTTP/1.1 (see `client::BULK_MIN`).
     pub fn blob_body(mut self, size: u64) -> Request {
         self.bulk = size >= client::BULK_MIN;
         self

@@ -502,7 +502,7 @@ impl Store for RegistryStore {
         let url = self.url(&format!("blobs/{}", blob.digest)).await;
         let scopes = self.pull();
         let resp = self
-            .send(Request::new(Method::GET, url.clone(), scopes.clone()))
+            .send(Request::new(Method::GET, url.clone(), scopes.clone()).blob_body(blob.size))
             .await?;
         match resp.status {
             StatusCode::OK => Ok(resume::resuming(

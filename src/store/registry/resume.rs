@@ -82,7 +82,8 @@ async fn resume(
 ) -> Result<Body, StoreError> {
     tracing::info!(offset = got, attempt, "blob GET broke; resuming with Range");
     let req = Request::new(Method::GET, url.clone(), scopes.to_vec())
-        .header(reqwest::header::RANGE, &format!("bytes={got}-"));
+        .header(reqwest::header::RANGE, &format!("bytes={got}-"))
+        .blob_body(size.saturating_sub(got));
     let resp = t.send(req).await?;
     let exact = resp
         .header("content-range")
