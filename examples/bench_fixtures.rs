@@ -49,6 +49,12 @@ fn main() {
     let (b, d) = w.image(&ImageSpec::new("linux/amd64", layers));
     w.tag(&[("v1", image::OCI_MANIFEST, &b, &d)]);
 
+    let mid_dir = dir.join("mid");
+    let w = LayoutWriter::new(&mid_dir);
+    let layers = (0..2).map(|i| layer(150 + i, 64 * MIB / scale)).collect();
+    let (b, d) = w.image(&ImageSpec::new("linux/amd64", layers));
+    w.tag(&[("v1", image::OCI_MANIFEST, &b, &d)]);
+
     let many_dir = dir.join("many");
     let w = LayoutWriter::new(&many_dir);
     let base = layer(200, MIB);

@@ -8,6 +8,7 @@
 #   RUNS=5 scripts/bench.sh     # more runs
 #   SCALE=8 scripts/bench.sh    # big layers 8 times smaller (quick look)
 #   RUNS1000=3 scripts/bench.sh # the 1,000-tag no-op over the WAN more than once
+#   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -16,11 +17,16 @@ RUNS=${RUNS:-3}
 SCALE=${SCALE:-1}
 DELAY_MS=${DELAY_MS:-25}
 RUNS1000=${RUNS1000:-1}
-ensure_packages docker-registry:docker-registry skopeo:skopeo /usr/bin/time:time curl:curl
-cargo build --release --quiet --bin ocirepl --example bench_fixtures --example latency_proxy
+ONLY=${ONLY:-}
+# One section is a quick look: its table goes to stdout, not into the docs.
+OUT=${OUT:-$([ -z "$ONLY" ] && echo docs/benchmarks.md || echo /dev/null)}
+ensure_packages docker-registry:docker-registry skopeo:skopeo /usr/bin/time:time curl:curl openssl:openssl
+cargo build --release --quiet --bin ocirepl --example bench_fixtures --example latency_proxy --example tcp_delay
 TARGET_DIR=$(cargo_target_dir)
 OCIREPL=$TARGET_DIR/release/ocirepl
 PROXY=$TARGET_DIR/release/examples/latency_proxy
+TCP_DELAY=$TARGET_DIR/release/examples/tcp_delay
+section() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 work=$(mktemp -d)
 pids=()
@@ -28,6 +34,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   stop_registry "$work/src"
   stop_registry "$work/dst"
+  stop_registry "$work/src-tls"
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -44,14 +51,29 @@ skopeo --insecure-policy copy --all --dest-tls-verify=false "oci:$work/fixtures/
 while read -r t; do
   skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/fixtures/many:$t" "docker://$SRC/many:$t" >/dev/null
 done <"$work/tags"
+skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/fixtures/mid:v1" "docker://$SRC/mid:v1" >/dev/null
 
 # Starts a fresh target registry (and, for the WAN profile, latency proxies in
-# front of both registries); sets DST, FROM and the log mark.
+# front of both registries); sets DST, FROM and the log mark. HTTPS=1: both
+# registries speak TLS (HTTP/2 offered), and the WAN delays TCP itself.
 fresh_target() {
   stop_registry "$work/dst"
   rm -rf "$work/dst"
   local port
   port=$(free_port)
+  if [ "${HTTPS:-0}" = 1 ]; then
+    start_registry "$work/dst" "$port" "$work/pki"
+    DST=127.0.0.1:$port
+    FROM=$SRC_TLS
+    if [ "${WAN:-0}" = 1 ]; then
+      "$TCP_DELAY" "$port" "$DELAY_MS" >"$work/pdst" & pids+=($!)
+      "$TCP_DELAY" "${SRC_TLS#*:}" "$DELAY_MS" >"$work/psrc" & pids+=($!)
+      sleep 0.3
+      DST=127.0.0.1:$(head -1 "$work/pdst")
+      FROM=127.0.0.1:$(head -1 "$work/psrc")
+    fi
+    return
+  fi
   start_registry "$work/dst" "$port"
   DST=127.0.0.1:$port
   FROM=$SRC
@@ -144,6 +166,27 @@ run_scenarios() {
   done
 }
 
+# Over TLS both tools get the bench CA; ocirepl negotiates HTTP/2 with
+# Go's registry, skopeo stays on HTTP/1.1.
+skopeo_tls() { skopeo --insecure-policy copy --src-cert-dir "$CERTS" --dest-cert-dir "$CERTS" "docker://$1" "docker://$2"; }
+skopeo_many_tls() {
+  while read -r t; do skopeo_tls "$1/many:$t" "$2/many:$t"; done <"$3"
+}
+export -f skopeo_tls skopeo_many_tls
+
+run_https() {
+  local suffix=$1
+  local tls=(--src-cert-dir "$CERTS" --dest-cert-dir "$CERTS")
+  for _ in $(seq "$RUNS"); do
+    fresh_target; measure "mid$suffix" skopeo bash -c "skopeo_tls $FROM/mid:v1 $DST/mid:v1"; stop_proxies
+    fresh_target; measure "mid$suffix" ocirepl "$OCIREPL" copy -q "${tls[@]}" "$FROM/mid:v1" "$DST/mid:v1"; stop_proxies
+    if [ "${WAN:-0}" = 1 ]; then
+      fresh_target; measure "many$suffix" skopeo bash -c "skopeo_many_tls $FROM $DST $work/tags"; stop_proxies
+      fresh_target; measure "many$suffix" ocirepl "$OCIREPL" copy -q --all-tags "${tls[@]}" "$FROM/many" "$DST/many"; stop_proxies
+    fi
+  done
+}
+
 # 1,000 tags of one image in repository k (skopeo pushes it once, the
 # other tags are manifest PUTs of the same bytes).
 seed_thousand() {
@@ -172,18 +215,38 @@ run_thousand() {
   stop_proxies
 }
 
-echo "== local ($RUNS runs)" >&2
-WAN=0 run_scenarios ""
-echo "== WAN profile: +${DELAY_MS} ms per request" >&2
-WAN=1 run_scenarios "-wan"
-echo "== 1,000 unchanged tags (sync)" >&2
-seed_thousand
-WAN=0 run_thousand "" "$RUNS"
-WAN=1 run_thousand "-wan" "$RUNS1000"
+touch "$work/results"
+if section local; then
+  echo "== local ($RUNS runs)" >&2
+  WAN=0 run_scenarios ""
+fi
+if section wan; then
+  echo "== WAN profile: +${DELAY_MS} ms per request" >&2
+  WAN=1 run_scenarios "-wan"
+fi
+if section thousand; then
+  echo "== 1,000 unchanged tags (sync)" >&2
+  seed_thousand
+  WAN=0 run_thousand "" "$RUNS"
+  WAN=1 run_thousand "-wan" "$RUNS1000"
+fi
+if section https; then
+  echo "== HTTPS (HTTP/2 offered), loopback and ${DELAY_MS} ms round trips" >&2
+  make_pki "$work/pki"
+  CERTS=$work/certs
+  mkdir -p "$CERTS"
+  cp "$work/pki/ca.crt" "$CERTS/"
+  export CERTS
+  tls_port=$(free_port)
+  start_registry "$work/src-tls" "$tls_port" "$work/pki" "$work/src/data"
+  SRC_TLS=127.0.0.1:$tls_port
+  HTTPS=1 WAN=0 run_https "-https"
+  HTTPS=1 WAN=1 run_https "-https-wan"
+fi
 
 # Peak RSS against layer size (ocirepl only): must stay flat.
 curve=""
-if [ "${CURVE:-1}" = 1 ]; then
+if [ "${CURVE:-1}" = 1 ] && section curve; then
   echo "== memory curve: 1 MiB, 256 MiB, 2 GiB layers" >&2
   "$TARGET_DIR"/release/examples/bench_fixtures "$work/curve" curve
   for size in 1m 256m 2g; do
@@ -236,7 +299,9 @@ fi
   echo "of 3 × 1 MiB layers sharing a base (skopeo per tag, \`skopeo sync\`, ocirepl \`--all-tags\`);"
   echo "**noop** the same again onto the up-to-date target; **noop1000** \`sync\` of 1,000 unchanged"
   echo "tags of one repository (\`-wan\`: $RUNS1000 run); **multiarch** an index of 3 platforms"
-  echo "× 2 × 8 MiB layers. \`-wan\`: through proxies adding ${DELAY_MS} ms to every request on both sides."
+  echo "× 2 × 8 MiB layers; **mid** one image of 2 × $((64 / SCALE)) MiB. \`-wan\`: through proxies adding ${DELAY_MS} ms"
+  echo "to every request on both sides. \`-https\`: both registries serve TLS from a private CA"
+  echo "(Go's server offers HTTP/2); \`-https-wan\` delays every TCP byte by half of ${DELAY_MS} ms each way."
   echo
   echo "| scenario | tool | wall s | CPU s | peak RSS MiB | target requests |"
   echo "| --- | --- | ---: | ---: | ---: | ---: |"
@@ -277,5 +342,6 @@ fi
     echo
     echo "$analysis"
   fi
-} >docs/benchmarks.md
-cat docs/benchmarks.md
+} >"$work/benchmarks.md"
+[ "$OUT" = /dev/null ] || cp "$work/benchmarks.md" "$OUT"
+cat "$work/benchmarks.md"

@@ -40,10 +40,12 @@ free_port() {
   return 1
 }
 
-# start_registry DIR PORT: runs docker-registry on 127.0.0.1:PORT with its
-# storage in DIR, in the background; waits until it listens.
+# start_registry DIR PORT [TLS_DIR [DATA_DIR]]: runs docker-registry on
+# 127.0.0.1:PORT with its storage in DIR (or DATA_DIR), in the background;
+# waits until it listens. With TLS_DIR it serves https with
+# TLS_DIR/leaf.crt and TLS_DIR/leaf.key (and so offers HTTP/2).
 start_registry() {
-  local dir=$1 port=$2
+  local dir=$1 port=$2 tls=${3:-} data=${4:-$1/data}
   mkdir -p "$dir"
   cat >"$dir/config.yml" <<YAML
 version: 0.1
@@ -51,13 +53,16 @@ log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $dir/data
+    rootdirectory: $data
   delete:
     enabled: true
 http:
   addr: 127.0.0.1:$port
   secret: ocirepl-local
 YAML
+  if [ -n "$tls" ]; then
+    printf '  tls:\n    certificate: %s\n    key: %s\n' "$tls/leaf.crt" "$tls/leaf.key" >>"$dir/config.yml"
+  fi
   docker-registry serve "$dir/config.yml" >"$dir/access.log" 2>"$dir/registry.log" &
   echo $! >"$dir/pid"
   for _ in $(seq 1 300); do
@@ -72,4 +77,18 @@ YAML
 stop_registry() {
   local dir=$1
   [ -f "$dir/pid" ] && kill "$(cat "$dir/pid")" 2>/dev/null || true
+}
+
+# make_pki DIR: a private CA (DIR/ca.crt, the file a cert dir holds) and a
+# leaf for 127.0.0.1 and localhost signed by it (DIR/leaf.crt, leaf.key).
+make_pki() {
+  local d=$1
+  mkdir -p "$d"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ocirepl-bench-ca \
+    -keyout "$d/ca.key" -out "$d/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 \
+    -keyout "$d/leaf.key" -out "$d/leaf.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$d/ext"
+  openssl x509 -req -in "$d/leaf.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial \
+    -days 2 -extfile "$d/ext" -out "$d/leaf.crt" 2>/dev/null
 }
