@@ -256,6 +256,11 @@ fn blob_bodies_travel_on_http1_beside_http2_for_the_rest() {
     ));
     w.tag(&[("v1", image::OCI_MANIFEST, bytes.as_slice(), digest.as_str())]);
     let src = format!("oci:{}:v1", layout.path().display());
+    // The system's roots alone (shared by every client) do not know the CA;
+    // for a loopback registry ocirepl then tries plain http, which a TLS
+    // port refuses.
+    let (code, _, err) = run(&["copy", &src, &reg.image("refused:v1")]);
+    assert_eq!(code, 1, "{err}");
     let certs = pki.client_cert_dir.display().to_string();
     for (repo, flag) in [
         ("verified", format!("--dest-cert-dir={certs}")),

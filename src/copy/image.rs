@@ -184,20 +184,21 @@ async fn copy_selected(img: &Image<'_>, resolved: &Resolved) -> Result<Outcome, 
 /// since the target digest follows from the root's bytes).
 async fn resolve(img: &Image<'_>) -> Result<Resolved, CopyError> {
     let job = img.job;
-    let (source_digest, root, prediction) = source_side(img).await?;
-    let target_ref = match (&prediction, &job.dst_tag) {
-        (Some(p), _) => Some(job.target_ref(&p.target)),
-        (None, Some(t)) => Some(ManifestRef::Tag(t.clone())),
-        (None, None) => None,
+    // A tagged target's HEAD does not wait for the source: both sides are
+    // asked at once, so an unchanged tag costs one round trip, not two.
+    let (source, tagged) = match &job.dst_tag {
+        Some(t) if !job.target_lacks_tag => {
+            let tag = ManifestRef::Tag(t.clone());
+            let (source, current) = tokio::join!(source_side(img), target_head(img, &tag));
+            (source?, Some(current?))
+        }
+        _ => (source_side(img).await?, None),
     };
-    let current = match target_ref {
-        Some(ManifestRef::Tag(_)) if job.target_lacks_tag => None,
-        Some(r) => img
-            .dst
-            .manifest_head(&r)
-            .await
-            .map_err(|e| CopyError::new(Step::CheckTarget, e))?,
-        None => None,
+    let (source_digest, root, prediction) = source;
+    let current = match (tagged, &prediction, &job.dst_tag) {
+        (Some(current), _, _) => current,
+        (None, Some(p), None) => target_head(img, &job.target_ref(&p.target)).await?,
+        (None, _, _) => None,
     };
     Ok(Resolved {
         source_digest,
@@ -205,6 +206,13 @@ async fn resolve(img: &Image<'_>) -> Result<Resolved, CopyError> {
         prediction,
         current,
     })
+}
+
+async fn target_head(img: &Image<'_>, r: &ManifestRef) -> Result<Option<Digest>, CopyError> {
+    img.dst
+        .manifest_head(r)
+        .await
+        .map_err(|e| CopyError::new(Step::CheckTarget, e))
 }
 
 /// The source digest, the root when it had to be read, and the target

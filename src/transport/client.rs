@@ -63,8 +63,11 @@ impl Clients {
             Some(d) => Some(tls::read_cert_dir(d)?),
             None => None,
         };
-        let has_identity = dir.as_ref().is_some_and(|d| d.identity.is_some());
-        // The own origin's client: the cert dir's CAs and client certificate.
+        let identity = dir.as_ref().and_then(|d| d.identity.as_ref());
+        let has_identity = identity.is_some();
+        let verifier = tls::verifier(dir.as_ref(), insecure)?;
+        let tls = |identity, http1_only| tls::client_config(verifier.clone(), identity, http1_only);
+        // The own origin's client: the cert dir's client certificate.
         // `bulk`: HTTP/1.1 only, in ALPN as well, since a preconfigured
         // rustls config offers what it lists whatever the builder says.
         let own = |bulk: bool| -> Result<reqwest::ClientBuilder, String> {
@@ -73,34 +76,14 @@ impl Clients {
             } else {
                 follow_checked()
             };
-            let begin = || {
-                if bulk { start().http1_only() } else { start() }
-            };
-            Ok(match (&dir, insecure) {
-                (Some(d), false) => begin()
-                    .tls_backend_preconfigured(tls::client_config(d, true, bulk)?)
-                    .redirect(redirects),
-                (d, _) => {
-                    let mut own = begin()
-                        .danger_accept_invalid_certs(insecure)
-                        .redirect(redirects);
-                    if let Some(pem) = d.as_ref().and_then(|d| d.identity_pem.as_ref()) {
-                        own = own.identity(reqwest::Identity::from_pem(pem).map_err(|e| {
-                            format!("the client certificate: {}", describe_reqwest(&e))
-                        })?);
-                    }
-                    own
-                }
-            })
+            let builder = if bulk { start().http1_only() } else { start() };
+            Ok(builder
+                .tls_backend_preconfigured(tls(identity, bulk)?)
+                .redirect(redirects))
         };
         // Everywhere else: never the client certificate.
         let other = || -> Result<reqwest::ClientBuilder, String> {
-            Ok(match (&dir, insecure) {
-                (Some(d), false) => {
-                    start().tls_backend_preconfigured(tls::client_config(d, false, false)?)
-                }
-                _ => start().danger_accept_invalid_certs(insecure),
-            })
+            Ok(start().tls_backend_preconfigured(tls(None, false)?))
         };
         let built = |b: reqwest::ClientBuilder| {
             b.build()

@@ -10,9 +10,12 @@
 //! the leaf), which docker and skopeo accept and webpki refuses as
 //! `CaUsedAsEndEntity`. Never weakens anything else: `--*-tls-verify=false`
 //! is decided by the transport, not here.
+//!
+//! The system's roots are read once per process (a few hundred files under
+//! `/etc/ssl/certs`); every client of every registry shares that verifier.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -25,10 +28,11 @@ pub(super) struct CertDir {
     /// Extra trusted certificates (`*.crt`), DER.
     pub cas: Vec<CertificateDer<'static>>,
     /// The client certificate chain and key (`NAME.cert` + `NAME.key`).
-    pub identity: Option<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>)>,
-    /// The identity as reqwest takes it (for `--*-tls-verify=false`).
-    pub identity_pem: Option<Vec<u8>>,
+    pub identity: Option<Identity>,
 }
+
+/// A client certificate chain and its key.
+pub(super) type Identity = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// Reads a `certs.d` directory.
 pub(super) fn read_cert_dir(dir: &Path) -> Result<CertDir, String> {
@@ -39,7 +43,6 @@ pub(super) fn read_cert_dir(dir: &Path) -> Result<CertDir, String> {
     let mut out = CertDir {
         cas: Vec::new(),
         identity: None,
-        identity_pem: None,
     };
     for path in &paths {
         match path.extension().and_then(|e| e.to_str()) {
@@ -71,11 +74,7 @@ pub(super) fn read_cert_dir(dir: &Path) -> Result<CertDir, String> {
                 if chain.is_empty() {
                     return Err(bad());
                 }
-                let mut pem = cert_pem;
-                pem.push(b'\n');
-                pem.extend_from_slice(&key_pem);
                 out.identity = Some((chain, key));
-                out.identity_pem = Some(pem);
             }
             Some("key") if !path.with_extension("cert").exists() => {
                 return Err(format!("{}: key without a .cert file", path.display()));
@@ -86,35 +85,59 @@ pub(super) fn read_cert_dir(dir: &Path) -> Result<CertDir, String> {
     Ok(out)
 }
 
-/// A verifying rustls configuration: the system's roots and the
-/// directory's CAs, exact matches of the directory's certificates, and the
-/// client identity when `with_identity`; ALPN offers HTTP/2 unless
-/// `http1_only`.
-pub(super) fn client_config(
-    dir: &CertDir,
-    with_identity: bool,
-    http1_only: bool,
-) -> Result<rustls::ClientConfig, String> {
-    let provider = rustls::crypto::CryptoProvider::get_default()
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    rustls::crypto::CryptoProvider::get_default()
         .cloned()
-        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()));
-    let inner =
-        rustls_platform_verifier::Verifier::new_with_extra_roots(dir.cas.clone(), provider.clone())
-            .map_err(|e| format!("cannot use the cert dir's certificates: {e}"))?;
-    let verifier = Arc::new(Pinned {
+        .unwrap_or_else(|| Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
+/// How a registry's certificate is checked: not at all when `insecure`;
+/// against the system's roots plus the cert dir's CAs and pinned
+/// certificates when there is a cert dir; else the system's roots alone,
+/// loaded once for the process.
+pub(super) fn verifier(
+    dir: Option<&CertDir>,
+    insecure: bool,
+) -> Result<Arc<dyn ServerCertVerifier>, String> {
+    static SYSTEM: OnceLock<Result<Arc<rustls_platform_verifier::Verifier>, String>> =
+        OnceLock::new();
+    let provider = provider();
+    if insecure {
+        return Ok(Arc::new(AcceptAny(provider)));
+    }
+    let Some(dir) = dir else {
+        let system = SYSTEM.get_or_init(|| {
+            rustls_platform_verifier::Verifier::new(provider)
+                .map(Arc::new)
+                .map_err(|e| format!("cannot load the system's certificates: {e}"))
+        });
+        return Ok(system.clone()?);
+    };
+    let inner = rustls_platform_verifier::Verifier::new_with_extra_roots(dir.cas.clone(), provider)
+        .map_err(|e| format!("cannot use the cert dir's certificates: {e}"))?;
+    Ok(Arc::new(Pinned {
         inner,
         pinned: dir.cas.clone(),
-    });
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
+    }))
+}
+
+/// A rustls configuration over `verifier`, presenting `identity` when
+/// given; ALPN offers HTTP/2 unless `http1_only`.
+pub(super) fn client_config(
+    verifier: Arc<dyn ServerCertVerifier>,
+    identity: Option<&Identity>,
+    http1_only: bool,
+) -> Result<rustls::ClientConfig, String> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS versions: {e}"))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
-    let mut config = match (&dir.identity, with_identity) {
-        (Some((chain, key)), true) => builder
+    let mut config = match identity {
+        Some((chain, key)) => builder
             .with_client_auth_cert(chain.clone(), key.clone_key())
             .map_err(|e| format!("the client certificate: {e}"))?,
-        _ => builder.with_no_client_auth(),
+        None => builder.with_no_client_auth(),
     };
     config.alpn_protocols = if http1_only {
         vec![b"http/1.1".to_vec()]
@@ -122,6 +145,56 @@ pub(super) fn client_config(
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     };
     Ok(config)
+}
+
+/// `--*-tls-verify=false`: any certificate for any name, as docker's
+/// insecure registries; handshake signatures are still checked.
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, TlsError> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, TlsError> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// The platform verifier, plus exact matches of certificates placed in
