@@ -26,7 +26,7 @@ pub fn reference(data: &[u8]) {
 /// `WWW-Authenticate` headers.
 pub fn challenge(data: &[u8]) {
     if let Ok(s) = std::str::from_utf8(data) {
-        let _ = ocirepl::transport::auth::parse_challenge_list(s);
+        let _ = ocirepl::transport::challenge::parse_challenge_list(s);
     }
 }
 

@@ -26,11 +26,13 @@ cargo_target_dir() {
     sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p'
 }
 
-# Prints a free TCP port on 127.0.0.1.
+# Prints a free TCP port on 127.0.0.1, below the kernel's ephemeral range
+# (32768 and up by default), so that an outgoing connection of a running
+# benchmark cannot take it before the registry binds it.
 free_port() {
   local p
   for _ in $(seq 1 200); do
-    p=$(( 20000 + RANDOM % 20000 ))
+    p=$(( 20000 + RANDOM % 12000 ))
     if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
       echo "$p"
       return 0

@@ -14,14 +14,6 @@ use std::time::{Duration, Instant};
 use support::proxy::{Fault, FaultProxy, ProxyRule};
 use support::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// GET http://127.0.0.1:PORT/PATH → (status, body); `None` while nothing listens.
 fn get(port: u16, path: &str) -> Option<(u16, String)> {
     let rt = tokio::runtime::Builder::new_current_thread()

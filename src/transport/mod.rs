@@ -7,6 +7,7 @@
 //! Knows nothing of images or manifests: paths come from the store.
 
 pub mod auth;
+pub mod challenge;
 mod client;
 pub mod dns;
 pub mod error;

@@ -14,7 +14,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 pub use image::{ImageSpec, Layer, LayoutWriter, three_platforms};
-pub use registry::{Access, Registry, RegistryConfig, require};
+pub use registry::{Access, Registry, RegistryConfig, free_port, require};
 
 /// Runs skopeo with `args`; panics with its stderr when it fails.
 pub fn skopeo(args: &[&str]) -> String {

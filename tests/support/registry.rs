@@ -103,9 +103,30 @@ pub fn require(bin: &str) {
     );
 }
 
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
+/// A port for a child process to listen on, below the kernel's ephemeral
+/// range (32768 and up by default): a port the kernel handed us would be
+/// free again once we close it, and any outgoing connection of the tests
+/// running in parallel could take it before the child binds it. Each
+/// process walks its own sequence from a random start, so parallel tests
+/// never pick the same one.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        1 + std::process::id() * 7919 % SPAN,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..SPAN {
+        let port = (LOW + NEXT.fetch_add(1, Ordering::Relaxed) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {LOW} and {}", LOW + SPAN);
 }
 
 impl Registry {
