@@ -86,28 +86,29 @@ async fn copy_one(
     let from = mount_source(img, blob);
     let found = match trust {
         Trust::Head => img.dst.blob_lookup(blob, from.as_deref()).await,
+        // After the target lost blobs its HEAD claimed: no HEAD, only a
+        // mount, which the registry checks against the source repository.
         Trust::Nothing => match &from {
-            Some(from) => img.dst.blob_mount(from, blob).await.map(|mounted| {
-                if mounted {
-                    Lookup::Mounted
-                } else {
-                    Lookup::Missing
-                }
-            }),
+            Some(from) => img
+                .dst
+                .blob_mount(from, blob)
+                .await
+                .map(|mounted| match mounted {
+                    true => Lookup::Mounted,
+                    false => Lookup::Missing,
+                }),
             None => Ok(Lookup::Missing),
         },
     }
     .map_err(|e| CopyError::new(step(), e))?;
-    match found {
-        Lookup::Present | Lookup::Mounted => {
-            diff_id_without_transfer(img, blob, wants).await?;
-            let outcome = match found {
-                Lookup::Present => BlobOutcome::Present,
-                _ => BlobOutcome::Mounted,
-            };
-            return settled(img, blob, outcome);
-        }
-        Lookup::Missing => {}
+    let there = match found {
+        Lookup::Present => Some(BlobOutcome::Present),
+        Lookup::Mounted => Some(BlobOutcome::Mounted),
+        Lookup::Missing => None,
+    };
+    if let Some(outcome) = there {
+        diff_id_without_transfer(img, blob, wants).await?;
+        return settled(img, blob, outcome);
     }
     let looked = AtomicBool::new(false);
     let result = retry::retrying(

@@ -156,9 +156,10 @@ async fn expand_repository(
     // state does not know.
     let known = scope.state.knows_repository(&repo);
     let (listing, present) = futures::join!(src.tags(), async {
-        match known {
-            true => None,
-            false => crate::copy::target_tags(dst.as_ref()).await,
+        if known {
+            None
+        } else {
+            crate::copy::target_tags(dst.as_ref()).await
         }
     });
     let listing = listing.map_err(|e| format!("listing the tags of {source}: {e}"))?;
