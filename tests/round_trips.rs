@@ -112,7 +112,7 @@ fn a_registry_that_ignores_mounts_keeps_its_heads_and_loses_no_session() {
 }
 
 #[test]
-fn tags_the_target_lacks_need_no_head_and_a_rerun_is_one_head_per_tag() {
+fn tags_the_target_lacks_need_no_head_on_either_side_and_a_rerun_is_one_head_per_tag() {
     let a = Registry::start(RegistryConfig::anonymous());
     let b = Registry::start(RegistryConfig::anonymous());
     seed_tags(&a, "many", 4, 2, 970);
@@ -120,8 +120,23 @@ fn tags_the_target_lacks_need_no_head_and_a_rerun_is_one_head_per_tag() {
     let (code, _, err) = run(&["copy", &a.image("many:t00"), &b.image("many:t00")]);
     assert_eq!(code, 0, "{err}");
     let mark = b.access_log().len();
+    let src_mark = a.access_log().len();
     let (code, _, err) = run(&["copy", "--all-tags", &a.image("many"), &b.image("many")]);
     assert_eq!(code, 0, "{err}");
+    // The source: a HEAD for t00 (it may be up to date), one GET for each
+    // of the three the target lacks, no HEAD before it.
+    let src_log = a.requests_since(src_mark);
+    let manifests = |method: &str| -> Vec<String> {
+        let mut v: Vec<String> = src_log
+            .iter()
+            .filter(|r| r.method == method && r.path.contains("/manifests/t"))
+            .map(|r| r.path.rsplit('/').next().unwrap_or_default().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(manifests("HEAD"), ["t00"], "{src_log:?}");
+    assert_eq!(manifests("GET"), ["t01", "t02", "t03"], "{src_log:?}");
     let log = b.requests_since(mark);
     assert_eq!(count(&log, "GET", "/tags/list"), 1, "{log:?}");
     let heads: Vec<_> = log

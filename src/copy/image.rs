@@ -219,19 +219,25 @@ async fn target_head(img: &Image<'_>, r: &ManifestRef) -> Result<Option<Digest>,
 /// digest when it is known before the walk: the source's own for a copy
 /// that keeps the bytes; for a filter or an unwrap, what the job's hint
 /// recorded for this source digest (one HEAD), else computed from the
-/// root's bytes (one GET).
+/// root's bytes (one GET). A tag the target lacks is copied whatever its
+/// digest, so its root is read at once: one GET instead of a HEAD and a GET.
 async fn source_side(
     img: &Image<'_>,
 ) -> Result<(Digest, Option<RawManifest>, Option<Prediction>), CopyError> {
     let job = img.job;
     let options = &job.options;
+    if job.target_lacks_tag {
+        let root = read_root(img).await?;
+        let p = if options.root_decides() {
+            Some(predict(&root, options)?)
+        } else {
+            options.keeps_bytes().then(|| same_digest(&root.digest))
+        };
+        return Ok((root.digest.clone(), Some(root), p));
+    }
     if !options.root_decides() {
         let d = source_digest(img).await?;
-        let p = options.keeps_bytes().then(|| Prediction {
-            target: d.clone(),
-            source: d.clone(),
-            reason: None,
-        });
+        let p = options.keeps_bytes().then(|| same_digest(&d));
         return Ok((d, None, p));
     }
     if let Some(hint) = &job.hint {
@@ -245,14 +251,27 @@ async fn source_side(
             return Ok((d, None, Some(p)));
         }
     }
-    reserve_pulls(img, 1)?;
-    let root = img
-        .src
-        .manifest_get(&job.src)
-        .await
-        .map_err(|e| CopyError::new(Step::ReadSource, e))?;
+    let root = read_root(img).await?;
     let p = predict(&root, options)?;
     Ok((root.digest.clone(), Some(root), Some(p)))
+}
+
+/// One GET of the source reference (a pull, where the registry counts them).
+async fn read_root(img: &Image<'_>) -> Result<RawManifest, CopyError> {
+    reserve_pulls(img, 1)?;
+    img.src
+        .manifest_get(&img.job.src)
+        .await
+        .map_err(|e| CopyError::new(Step::ReadSource, e))
+}
+
+/// A copy that keeps the bytes: the target digest is the source's.
+fn same_digest(d: &Digest) -> Prediction {
+    Prediction {
+        target: d.clone(),
+        source: d.clone(),
+        reason: None,
+    }
 }
 
 /// The digest the source reference names: one HEAD for a tag.
@@ -279,11 +298,7 @@ async fn source_digest(img: &Image<'_>) -> Result<Digest, CopyError> {
 /// What a filter or an unwrap of `root` will push.
 fn predict(root: &RawManifest, options: &CopyOptions) -> Result<Prediction, CopyError> {
     Ok(match platforms::choose(root, &options.platforms)? {
-        RootChoice::Whole => Prediction {
-            target: root.digest.clone(),
-            source: root.digest.clone(),
-            reason: None,
-        },
+        RootChoice::Whole => same_digest(&root.digest),
         RootChoice::Filter(sel) => Prediction {
             target: shape::filtered(root, &sel)?.digest,
             source: root.digest.clone(),
