@@ -220,13 +220,16 @@ async fn target_head(img: &Image<'_>, r: &ManifestRef) -> Result<Option<Digest>,
 /// that keeps the bytes; for a filter or an unwrap, what the job's hint
 /// recorded for this source digest (one HEAD), else computed from the
 /// root's bytes (one GET). A tag the target lacks is copied whatever its
-/// digest, so its root is read at once: one GET instead of a HEAD and a GET.
+/// digest, so its root is read at once: one GET instead of a HEAD and a
+/// GET; except where a pull budget is kept (sync's `ratelimit_min`), since
+/// Docker Hub states the budget on a HEAD, which does not count, and every
+/// image's GETs must be reserved before the first is sent.
 async fn source_side(
     img: &Image<'_>,
 ) -> Result<(Digest, Option<RawManifest>, Option<Prediction>), CopyError> {
     let job = img.job;
     let options = &job.options;
-    if job.target_lacks_tag {
+    if job.target_lacks_tag && options.pull_reserve.is_none() {
         let root = read_root(img).await?;
         let p = if options.root_decides() {
             Some(predict(&root, options)?)
