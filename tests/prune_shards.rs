@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
 
 use support::*;
 
@@ -27,34 +26,6 @@ fn seed_images(reg: &Registry, repo: &str, tags: &[&str], seed_n: u64) -> Vec<(S
         out.push((t.to_string(), digest));
     }
     out
-}
-
-fn tags_of(image_repo: &str) -> Vec<String> {
-    let out = skopeo_output(&[
-        "list-tags",
-        "--tls-verify=false",
-        &format!("docker://{image_repo}"),
-    ]);
-    if !out.status.success() {
-        return Vec::new();
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let mut tags: Vec<String> = v["Tags"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    tags.sort();
-    tags
-}
-
-fn config(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("mirror.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn sync(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {

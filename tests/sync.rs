@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
 use support::*;
 
 /// Seeds `repo` with one small image under every tag of `tags` (skopeo
@@ -33,35 +31,6 @@ fn seed_repo(reg: &Registry, repo: &str, tags: &[&str], seed_n: u64) -> String {
         put_manifest_raw(&reg.host(), repo, t, image::OCI_MANIFEST, &bytes);
     }
     digest
-}
-
-/// Tags a registry lists for a repository (skopeo, independent of ocirepl).
-fn tags_of(image_repo: &str) -> Vec<String> {
-    let out = skopeo_output(&[
-        "list-tags",
-        "--tls-verify=false",
-        &format!("docker://{image_repo}"),
-    ]);
-    if !out.status.success() {
-        return Vec::new();
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list-tags json");
-    let mut tags: Vec<String> = v["Tags"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    tags.sort();
-    tags
-}
-
-fn config(dir: &Path, text: &str) -> PathBuf {
-    let path = dir.join("mirror.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
 }
 
 fn sync(args: &[&str]) -> (i32, String, String) {

@@ -160,25 +160,14 @@ mod tests {
     use super::*;
     use crate::plan::PlatformSelection;
     use crate::platform::Platform;
-    use crate::report::BlobCounts;
 
     fn report(target: &str, source: &Digest, pushed: &Digest) -> ImageReport {
         ImageReport {
             job: None,
-            source: "src".into(),
-            target: target.into(),
             source_digest: Some(source.to_string()),
             target_digest: Some(pushed.to_string()),
-            digest_preserved: false,
-            action: Action::Copied,
-            blobs: BlobCounts::default(),
             manifests_pushed: 1,
-            bytes_copied: 0,
-            duration_ms: 0,
-            reason: None,
-            referrers: None,
-            error: None,
-            usage_error: false,
+            ..crate::sync::select::report("j", "src".into(), target.into(), Action::Copied)
         }
     }
 

@@ -227,3 +227,34 @@ pub fn run_sampled(args: &[&str]) -> Peak {
         fds,
     }
 }
+
+/// Tags a registry lists for a repository, sorted (skopeo, independent of
+/// ocirepl); none when it lists nothing.
+pub fn tags_of(image_repo: &str) -> Vec<String> {
+    let out = skopeo_output(&[
+        "list-tags",
+        "--tls-verify=false",
+        &format!("docker://{image_repo}"),
+    ]);
+    if !out.status.success() {
+        return Vec::new();
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("list-tags json");
+    let mut tags: Vec<String> = v["Tags"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|t| t.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    tags.sort();
+    tags
+}
+
+/// Writes a sync config as `DIR/mirror.yaml`.
+pub fn config(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("mirror.yaml");
+    std::fs::write(&path, text).expect("write the config");
+    path
+}
