@@ -5,7 +5,9 @@
 //!   per run from a blob known to be there;
 //! - one that does not (the fake) keeps the HEADs, and the probe's session
 //!   is cancelled;
-//! - a tag the target's tag list lacks needs no manifest HEAD.
+//! - a tag the target's tag list lacks needs no manifest HEAD;
+//! - a repository whose tag list is empty is asked by the mount alone, even
+//!   before the probe, and its leftover blobs are still found.
 
 mod support;
 
@@ -156,6 +158,82 @@ fn tags_the_target_lacks_need_no_head_on_either_side_and_a_rerun_is_one_head_per
         assert_eq!(
             remote_digest(&b.image(&format!("many:t{i:02}"))),
             remote_digest(&a.image(&format!("many:t{i:02}")))
+        );
+    }
+}
+
+#[test]
+fn a_repository_without_tags_is_asked_by_mount_alone_and_its_leftover_blobs_stay() {
+    let a = Registry::start(RegistryConfig::anonymous());
+    let b = Registry::start(RegistryConfig::anonymous());
+    seed_tags(&a, "app", 3, 2, 990);
+    // t00's blobs stay in b/app without a tag: what a run that died before
+    // its manifest leaves behind.
+    let (code, _, err) = run(&["copy", &a.image("app:t00"), &b.image("app:t00")]);
+    assert_eq!(code, 0, "{err}");
+    let t00 = format!("docker://{}", b.image("app:t00"));
+    skopeo(&["delete", "--tls-verify=false", &t00]);
+    assert!(tags_of(&b.image("app")).is_empty());
+
+    let mark = b.access_log().len();
+    let (code, _, err) = run(&["copy", "--all-tags", &a.image("app"), &b.image("app")]);
+    assert_eq!(code, 0, "{err}");
+    let log = b.requests_since(mark);
+    assert_eq!(count(&log, "HEAD", "/blobs/"), 0, "{log:?}");
+    // Seven blobs (a shared base, a layer and a config per tag): t00's
+    // three are found by their mount (201), only four are sent.
+    assert_eq!(count(&log, "PUT", "/blobs/uploads/"), 4, "{log:?}");
+    let found = log
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("from=app") && r.status == 201)
+        .count();
+    assert!(found >= 3, "t00's blobs, by their mount: {log:?}");
+    assert_eq!(b.open_uploads("app"), 0);
+    for i in 0..3 {
+        let tag = format!("app:t{i:02}");
+        assert_eq!(remote_digest(&b.image(&tag)), remote_digest(&a.image(&tag)));
+    }
+}
+
+#[test]
+fn into_a_new_repository_of_a_registry_that_ignores_mounts_every_blob_goes_once() {
+    let fake = FakeRegistry::start();
+    let a = Registry::start(RegistryConfig::anonymous());
+    seed_tags(&a, "app", 2, 2, 995);
+    let (code, _, err) = run(&[
+        "copy",
+        "--all-tags",
+        "--jobs",
+        "1",
+        &a.image("app"),
+        &fake.image("app"),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // Five blobs: the first lookups are mounts answered 202 (sessions the
+    // uploads use), the probe teaches that mounts are ignored, HEADs
+    // follow. No blob is sent twice and no session is left open.
+    let puts = fake
+        .log()
+        .into_iter()
+        .filter(|(m, p, _)| m == "PUT" && p.contains("/blobs/uploads/"))
+        .count();
+    assert_eq!(puts, 5, "{:?}", fake.log());
+    let first_lookup = fake
+        .log()
+        .into_iter()
+        .find(|(_, p, _)| p.contains("/blobs/"))
+        .map(|(m, _, status)| (m, status));
+    assert_eq!(
+        first_lookup,
+        Some(("POST".to_string(), 202)),
+        "the mount alone: {:?}",
+        fake.log()
+    );
+    assert_eq!(fake.open_uploads(), 0);
+    for tag in ["app:t00", "app:t01"] {
+        assert_eq!(
+            remote_digest(&fake.image(tag)),
+            remote_digest(&a.image(tag))
         );
     }
 }

@@ -419,10 +419,16 @@ impl Store for RegistryStore {
             url.query_pairs_mut().append_pair("n", &n.to_string());
         }
         let what = format!("repository {}/{}", self.registry.name(), self.repository);
-        tags::list(self.t(), url, self.pull(), &what, "tags", |t| {
+        let listed = tags::list(self.t(), url, self.pull(), &what, "tags", |t| {
             crate::reference::validate_tag(t, t).map_err(|e| e.to_string())
         })
-        .await
+        .await;
+        if matches!(&listed, Ok(tags) if tags.is_empty())
+            || matches!(&listed, Err(StoreError::NotFound { .. }))
+        {
+            self.registry.self_mount.found_tagless(&self.repository);
+        }
+        listed
     }
 
     async fn referrers(
@@ -529,13 +535,19 @@ impl Store for RegistryStore {
     }
 
     /// One POST where the registry honours mounts from the repository
-    /// itself; else a HEAD (a blob it finds teaches whether it does), then
-    /// the mount from `from`.
+    /// itself, or may and the repository had no tag (see `mounts`); else a
+    /// HEAD (a blob it finds teaches whether it does), then the mount from
+    /// `from`.
     async fn blob_lookup(&self, blob: &Blob, from: Option<&str>) -> Result<Lookup, StoreError> {
-        if self.registry.self_mount.honoured() {
+        let mounts = &self.registry.self_mount;
+        if mounts.asks_by_mount(&self.repository) {
             let repo = from.unwrap_or(&self.repository);
             return Ok(match (self.mount_from(repo, blob).await?, from) {
-                (true, None) => Lookup::Present,
+                (true, None) => {
+                    // Only a registry that honours the mount answers 201.
+                    mounts.learned(true);
+                    Lookup::Present
+                }
                 (true, Some(_)) => Lookup::Mounted,
                 (false, _) => Lookup::Missing,
             });

@@ -13,8 +13,16 @@
 //! honours it (`linkedBlobStore.mount` stats the blob in the `from`
 //! repository, whichever that is).
 //!
+//! Before that answer, a repository the run found without a tag (its tag
+//! list empty or unknown) is asked by the mount alone, not by a HEAD: its
+//! blobs are new ones, and a registry that honours the mount still finds
+//! those an earlier run left there. Only one that ignores it, in the few
+//! lookups before the probe, sends such a leftover blob again.
+//!
 //! Owns that learning. Never decides what to copy.
 
+use std::collections::HashSet;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 const UNKNOWN: u8 = 0;
@@ -24,23 +32,42 @@ const IGNORED: u8 = 3;
 
 /// What a run learned about a registry's mounts from a repository itself.
 #[derive(Default)]
-pub(super) struct SelfMount(AtomicU8);
+pub(super) struct SelfMount {
+    state: AtomicU8,
+    /// Repositories whose tag list was empty or unknown.
+    tagless: Mutex<HashSet<String>>,
+}
 
 impl SelfMount {
-    pub fn honoured(&self) -> bool {
-        self.0.load(Ordering::Relaxed) == HONOURED
+    /// Whether a lookup in `repository` is the mount alone (no HEAD).
+    pub fn asks_by_mount(&self, repository: &str) -> bool {
+        match self.state.load(Ordering::Relaxed) {
+            HONOURED => true,
+            IGNORED => false,
+            _ => self
+                .tagless
+                .lock()
+                .is_ok_and(|tagless| tagless.contains(repository)),
+        }
+    }
+
+    /// The run listed `repository` and found no tag.
+    pub fn found_tagless(&self, repository: &str) {
+        if let Ok(mut tagless) = self.tagless.lock() {
+            tagless.insert(repository.to_string());
+        }
     }
 
     /// Claims the run's one probe: false once it is taken.
     pub fn start_probe(&self) -> bool {
-        self.0
+        self.state
             .compare_exchange(UNKNOWN, PROBING, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok()
     }
 
     pub fn learned(&self, honoured: bool) {
-        self.0
-            .store(if honoured { HONOURED } else { IGNORED }, Ordering::Relaxed);
+        let state = if honoured { HONOURED } else { IGNORED };
+        self.state.store(state, Ordering::Relaxed);
     }
 }
 
@@ -51,15 +78,29 @@ mod tests {
     #[test]
     fn one_probe_then_the_answer_sticks() {
         let m = SelfMount::default();
-        assert!(!m.honoured());
+        assert!(!m.asks_by_mount("a"));
         assert!(m.start_probe());
         assert!(!m.start_probe(), "a second probe while the first runs");
         m.learned(true);
-        assert!(m.honoured());
+        assert!(m.asks_by_mount("a"));
         assert!(!m.start_probe());
         let n = SelfMount::default();
         assert!(n.start_probe());
         n.learned(false);
-        assert!(!n.honoured() && !n.start_probe());
+        assert!(!n.asks_by_mount("a") && !n.start_probe());
+    }
+
+    #[test]
+    fn a_tagless_repository_is_asked_by_mount_until_mounts_prove_ignored() {
+        let m = SelfMount::default();
+        assert!(!m.asks_by_mount("a"));
+        m.found_tagless("a");
+        assert!(m.asks_by_mount("a") && !m.asks_by_mount("b"));
+        assert!(m.start_probe());
+        assert!(m.asks_by_mount("a"), "while the probe runs");
+        m.learned(false);
+        assert!(!m.asks_by_mount("a"));
+        m.learned(true);
+        assert!(m.asks_by_mount("a") && m.asks_by_mount("b"));
     }
 }
