@@ -76,6 +76,12 @@ fn a_self_signed_certificate_made_as_docker_documents_is_accepted() {
     ]);
     assert_eq!(code, 0, "{err}");
 
+    // Without the cert dir a loopback registry is asked over plain http; the
+    // error says that it speaks https and what to do.
+    let (code, _, err) = run(&["copy", &src, &reg.image("app:v3")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("it speaks https"), "{err}");
+
     // Another self-signed certificate is still refused.
     let other = dir.path().join("other");
     std::fs::create_dir_all(&other).unwrap();

@@ -74,6 +74,17 @@ impl RegistryError {
         }
     }
 
+    /// Whether this may be Go's answer to plain http on a TLS port (a 400
+    /// without a registry error; its body says so, but a HEAD has none):
+    /// `Some(true)` when the body says so.
+    fn maybe_https_only(&self) -> Option<bool> {
+        let plain = self.status == StatusCode::BAD_REQUEST
+            && self.url.starts_with("http://")
+            && self.diagnostics.is_empty();
+        let says = self.body.contains("HTTP request to an HTTPS server");
+        (plain && (says || self.body.is_empty())).then_some(says)
+    }
+
     /// True when the registry named this code (`MANIFEST_BLOB_UNKNOWN`, ...).
     pub fn has_code(&self, code: &str) -> bool {
         self.diagnostics
@@ -90,6 +101,20 @@ impl fmt::Display for RegistryError {
             write!(f, " {reason}")?;
             if !self.body.is_empty() {
                 write!(f, " ({})", self.body)?;
+            }
+            if let Some(sure) = self.maybe_https_only() {
+                // Loopback registries are tried over plain http unless a
+                // cert dir or TLS verification says otherwise.
+                let lead = if sure {
+                    "it speaks https"
+                } else {
+                    "if it speaks https"
+                };
+                write!(
+                    f,
+                    "; {lead}: give ocirepl its CA in a cert dir \
+                     (certs.d/HOST:PORT/ca.crt), or turn TLS verification off for it"
+                )?;
             }
         }
         for (i, d) in self.diagnostics.iter().enumerate() {
@@ -282,6 +307,19 @@ mod tests {
         let unknown = br#"{"errors":[{"code":"SOMETHING_NEW","message":"new"}]}"#;
         let e = RegistryError::new(Method::GET, &url, StatusCode::FORBIDDEN, unknown);
         assert!(e.to_string().ends_with("403 SOMETHING_NEW: new"));
+    }
+
+    #[test]
+    fn plain_http_to_a_tls_port_says_what_to_do() {
+        let url = Url::parse("http://127.0.0.1:5000/v2/x/manifests/y").unwrap();
+        let body = b"Client sent an HTTP request to an HTTPS server.\n";
+        let e = RegistryError::new(Method::GET, &url, StatusCode::BAD_REQUEST, body);
+        assert!(e.to_string().contains("it speaks https"), "{e}");
+        let tls = Url::parse("https://127.0.0.1:5000/v2/").unwrap();
+        let e = RegistryError::new(Method::GET, &tls, StatusCode::BAD_REQUEST, body);
+        assert!(!e.to_string().contains("it speaks https"), "{e}");
+        let e = RegistryError::new(Method::HEAD, &url, StatusCode::BAD_REQUEST, b"");
+        assert!(e.to_string().contains("if it speaks https"), "{e}");
     }
 
     #[test]
