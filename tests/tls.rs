@@ -81,6 +81,11 @@ fn a_self_signed_certificate_made_as_docker_documents_is_accepted() {
     let (code, _, err) = run(&["copy", &src, &reg.image("app:v3")]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("it speaks https"), "{err}");
+    // Asked for TLS without the cert dir, the system's roots (read at this
+    // first handshake) do not know the certificate.
+    let (code, _, err) = run(&["copy", "--dest-tls-verify=true", &src, &reg.image("app:v3")]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
 
     // Another self-signed certificate is still refused.
     let other = dir.path().join("other");

@@ -11,8 +11,10 @@
 //! `CaUsedAsEndEntity`. Never weakens anything else: `--*-tls-verify=false`
 //! is decided by the transport, not here.
 //!
-//! The system's roots are read once per process (a few hundred files under
-//! `/etc/ssl/certs`); every client of every registry shares that verifier.
+//! The system's roots are read once per process, at its first handshake
+//! (a few hundred files under `/etc/ssl/certs`, a few milliseconds a
+//! plain-http run has no use for); every client of every registry shares
+//! them.
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -94,24 +96,20 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
 /// How a registry's certificate is checked: not at all when `insecure`;
 /// against the system's roots plus the cert dir's CAs and pinned
 /// certificates when there is a cert dir; else the system's roots alone,
-/// loaded once for the process.
+/// loaded at the process's first handshake (a plain-http run never reads
+/// them).
 pub(super) fn verifier(
     dir: Option<&CertDir>,
     insecure: bool,
 ) -> Result<Arc<dyn ServerCertVerifier>, String> {
-    static SYSTEM: OnceLock<Result<Arc<rustls_platform_verifier::Verifier>, String>> =
-        OnceLock::new();
     let provider = provider();
-    if insecure {
-        return Ok(Arc::new(AcceptAny(provider)));
-    }
-    let Some(dir) = dir else {
-        let system = SYSTEM.get_or_init(|| {
-            rustls_platform_verifier::Verifier::new(provider)
-                .map(Arc::new)
-                .map_err(|e| format!("cannot load the system's certificates: {e}"))
-        });
-        return Ok(system.clone()?);
+    let Some(dir) = dir.filter(|_| !insecure) else {
+        let check = if insecure {
+            Check::Nothing
+        } else {
+            Check::SystemRoots
+        };
+        return Ok(Arc::new(Checked { provider, check }));
     };
     let inner = rustls_platform_verifier::Verifier::new_with_extra_roots(dir.cas.clone(), provider)
         .map_err(|e| format!("cannot use the cert dir's certificates: {e}"))?;
@@ -119,6 +117,20 @@ pub(super) fn verifier(
         inner,
         pinned: dir.cas.clone(),
     }))
+}
+
+/// The system's roots, read once per process, at the first handshake.
+fn system_roots(
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<&'static rustls_platform_verifier::Verifier, TlsError> {
+    static SYSTEM: OnceLock<Result<rustls_platform_verifier::Verifier, String>> = OnceLock::new();
+    SYSTEM
+        .get_or_init(|| {
+            rustls_platform_verifier::Verifier::new(provider.clone())
+                .map_err(|e| format!("cannot load the system's certificates: {e}"))
+        })
+        .as_ref()
+        .map_err(|e| TlsError::General(e.clone()))
 }
 
 /// A rustls configuration over `verifier`, presenting `identity` when
@@ -147,21 +159,41 @@ pub(super) fn client_config(
     Ok(config)
 }
 
-/// `--*-tls-verify=false`: any certificate for any name, as docker's
-/// insecure registries; handshake signatures are still checked.
+/// Handshake signatures checked with the provider's algorithms, and the
+/// certificate as `check` says.
 #[derive(Debug)]
-struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+struct Checked {
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    check: Check,
+}
 
-impl ServerCertVerifier for AcceptAny {
+#[derive(Debug, Clone, Copy)]
+enum Check {
+    /// `--*-tls-verify=false`: any certificate for any name, as docker's
+    /// insecure registries.
+    Nothing,
+    SystemRoots,
+}
+
+impl ServerCertVerifier for Checked {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
     ) -> Result<ServerCertVerified, TlsError> {
-        Ok(ServerCertVerified::assertion())
+        match self.check {
+            Check::Nothing => Ok(ServerCertVerified::assertion()),
+            Check::SystemRoots => system_roots(&self.provider)?.verify_server_cert(
+                end_entity,
+                intermediates,
+                server_name,
+                ocsp_response,
+                now,
+            ),
+        }
     }
 
     fn verify_tls12_signature(
@@ -174,7 +206,7 @@ impl ServerCertVerifier for AcceptAny {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -188,12 +220,14 @@ impl ServerCertVerifier for AcceptAny {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
 }
 
