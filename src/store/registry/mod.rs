@@ -233,7 +233,7 @@ impl RegistryStore {
     }
 
     /// Learns, once per run, whether the registry honours a mount from the
-    /// repository itself, with a blob this repository is known to hold.
+    /// repository itself, with a blob just uploaded (no image names it yet).
     async fn probe_self_mount(&self, blob: &Blob) {
         if !self.registry.self_mount.start_probe() {
             return;
@@ -534,10 +534,10 @@ impl Store for RegistryStore {
         self.mount_from(from, blob).await
     }
 
-    /// One POST where the registry honours mounts from the repository
-    /// itself, or may and the repository had no tag (see `mounts`); else a
-    /// HEAD (a blob it finds teaches whether it does), then the mount from
-    /// `from`.
+    /// One POST in a repository without tags where the registry may honour
+    /// a mount from the repository itself (see `mounts`); else a HEAD, then
+    /// the mount from `from`. Never a mount of a blob a HEAD found: that
+    /// would rewrite a link images already name.
     async fn blob_lookup(&self, blob: &Blob, from: Option<&str>) -> Result<Lookup, StoreError> {
         let mounts = &self.registry.self_mount;
         if mounts.asks_by_mount(&self.repository) {
@@ -553,7 +553,6 @@ impl Store for RegistryStore {
             });
         }
         if self.blob_head(&blob.digest).await?.is_some() {
-            self.probe_self_mount(blob).await;
             return Ok(Lookup::Present);
         }
         match from {

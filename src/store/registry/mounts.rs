@@ -4,20 +4,24 @@
 //! `POST /v2/REPO/blobs/uploads/?mount=D&from=REPO`, a mount from the
 //! repository itself, answers 201 when the repository holds D and 202 with
 //! an upload session when it does not: the HEAD and the POST that starts
-//! an upload, in one round trip. The distribution spec does not promise
-//! that a registry honours a mount from the repository itself (one that
-//! does not answers 202 for a blob it holds, and the blob would be sent
-//! again), so it is learned once per run and registry: the first blob known
-//! to be there (just uploaded, or found by a HEAD) is asked for as a mount,
-//! and only a 201 switches the lookups over. Debian's distribution 2.8
-//! honours it (`linkedBlobStore.mount` stats the blob in the `from`
-//! repository, whichever that is).
+//! an upload, in one round trip. Debian's distribution 2.8 honours it
+//! (`linkedBlobStore.mount` stats the blob in the `from` repository,
+//! whichever that is); the distribution spec does not promise it.
 //!
-//! Before that answer, a repository the run found without a tag (its tag
-//! list empty or unknown) is asked by the mount alone, not by a HEAD: its
-//! blobs are new ones, and a registry that honours the mount still finds
-//! those an earlier run left there. Only one that ignores it, in the few
-//! lookups before the probe, sends such a leftover blob again.
+//! It is used only in a repository the run found without a tag (its tag
+//! list empty or unknown), whose blobs are new ones. Where the repository
+//! holds the blob, the mount rewrites its link file, and distribution's
+//! filesystem driver truncates before it writes: a pull of an image in that
+//! repository that reads the link meanwhile is told the blob is unknown
+//! (`tests/crash.rs` caught it, with lookups as mounts everywhere). In a
+//! repository without tags no image names a blob yet, and within a run
+//! the ledger holds back every other image that needs the blob until its
+//! lookup is done.
+//!
+//! One probe per run and registry learns whether the mount is honoured,
+//! with a blob just uploaded (which no image names yet): a 202 (ignored)
+//! sends the lookups back to HEAD, so that a blob an earlier run left there
+//! is not sent again; a 201, to the probe or to any lookup, says honoured.
 //!
 //! Owns that learning. Never decides what to copy.
 
@@ -39,16 +43,14 @@ pub(super) struct SelfMount {
 }
 
 impl SelfMount {
-    /// Whether a lookup in `repository` is the mount alone (no HEAD).
+    /// Whether a lookup in `repository` is the mount alone (no HEAD): in a
+    /// repository without tags, unless the registry ignores the mount.
     pub fn asks_by_mount(&self, repository: &str) -> bool {
-        match self.state.load(Ordering::Relaxed) {
-            HONOURED => true,
-            IGNORED => false,
-            _ => self
+        self.state.load(Ordering::Relaxed) != IGNORED
+            && self
                 .tagless
                 .lock()
-                .is_ok_and(|tagless| tagless.contains(repository)),
-        }
+                .is_ok_and(|tagless| tagless.contains(repository))
     }
 
     /// The run listed `repository` and found no tag.
@@ -78,13 +80,15 @@ mod tests {
     #[test]
     fn one_probe_then_the_answer_sticks() {
         let m = SelfMount::default();
-        assert!(!m.asks_by_mount("a"));
+        m.found_tagless("a");
         assert!(m.start_probe());
         assert!(!m.start_probe(), "a second probe while the first runs");
         m.learned(true);
         assert!(m.asks_by_mount("a"));
+        assert!(!m.asks_by_mount("b"), "a repository with tags: never");
         assert!(!m.start_probe());
         let n = SelfMount::default();
+        n.found_tagless("a");
         assert!(n.start_probe());
         n.learned(false);
         assert!(!n.asks_by_mount("a") && !n.start_probe());
@@ -100,7 +104,5 @@ mod tests {
         assert!(m.asks_by_mount("a"), "while the probe runs");
         m.learned(false);
         assert!(!m.asks_by_mount("a"));
-        m.learned(true);
-        assert!(m.asks_by_mount("a") && m.asks_by_mount("b"));
     }
 }
