@@ -499,6 +499,47 @@ fn config_mistakes_are_exit_2_with_their_line_before_any_request() {
 /// manifest GET against it. With 12 left and 10 kept in reserve, two
 /// images are copied and the rest are left for a later run, with a
 /// reason, without a GET and without failing the run.
+/// A new image's root is read with the checks, before the image waits for
+/// a copy slot (over a WAN a slot would otherwise spend a round trip per
+/// image on it): with one slot, the source sees every root GET before the
+/// copies' blob GETs are under way.
+#[test]
+fn new_images_roots_are_read_with_the_checks_not_in_a_copy_slot() {
+    let src = Registry::start(RegistryConfig::anonymous());
+    let dst = Registry::start(RegistryConfig::anonymous());
+    let tags = seed_tags(&src, "app", 6, 2, 700);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "version: 1\njobs:\n  - name: app\n    source: {}/app\n    target: {}/app\n",
+            src.host(),
+            dst.host()
+        ),
+    );
+    let s0 = src.access_log().len();
+    let (code, _, err) = sync(&["--jobs", "1", &cfg.display().to_string()]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(tags_of(&dst.image("app")), tags);
+    let s = src.requests_since(s0);
+    let is_get = |a: &Access, what: &str| a.method == "GET" && a.path.contains(what);
+    let last_root = s
+        .iter()
+        .rposition(|a| is_get(a, "/manifests/"))
+        .expect("root GETs");
+    let blobs_before = s[..last_root]
+        .iter()
+        .filter(|a| is_get(a, "/blobs/"))
+        .count();
+    let blobs = s.iter().filter(|a| is_get(a, "/blobs/")).count();
+    // In a slot, the roots' GETs would come between the images' blobs:
+    // five images' worth before the last root.
+    assert!(
+        blobs_before < 4 && blobs >= 12,
+        "{blobs_before} of {blobs} blob GETs before the last root GET: {s:?}"
+    );
+}
+
 #[test]
 fn a_pull_budget_holds_back_images_instead_of_failing_half_way() {
     use std::sync::Arc;

@@ -138,12 +138,25 @@ async fn copy_resolved(img: &Image<'_>, resolved: &Resolved) -> Result<Outcome, 
             p.reason.clone(),
         ));
     }
+    // The root is small and its GET one round trip: it is read with the
+    // checks, so that a copy slot's time goes to blobs and pushes. Not
+    // where a pull budget is kept and the source states one: there every
+    // GET is reserved in a slot, after the checks' HEADs have stated it.
+    let budgeted = options.pull_reserve.is_some() && img.src.states_pull_budget();
+    let root = match &resolved.root {
+        None if !budgeted => Some(read_root_by_digest(img, &resolved.source_digest).await?),
+        r => r.clone(),
+    };
     // Past the check, an image takes one of the run's copy slots; the
     // deadline (--timeout) counts from there.
     let _slot = img.run.copy_slots.acquire().await;
+    let root = match root {
+        Some(r) => r,
+        None => read_root_by_digest(img, &resolved.source_digest).await?,
+    };
     match options.timeout {
-        None => copy_selected(img, resolved).await,
-        Some(limit) => tokio::time::timeout(limit, copy_selected(img, resolved))
+        None => copy_selected(img, resolved, root).await,
+        Some(limit) => tokio::time::timeout(limit, copy_selected(img, resolved, root))
             .await
             .unwrap_or_else(|_| {
                 Err(CopyError::new(
@@ -155,9 +168,13 @@ async fn copy_resolved(img: &Image<'_>, resolved: &Resolved) -> Result<Outcome, 
 }
 
 /// Steps 2 to 4, for an image that is not up to date.
-async fn copy_selected(img: &Image<'_>, resolved: &Resolved) -> Result<Outcome, CopyError> {
+async fn copy_selected(
+    img: &Image<'_>,
+    resolved: &Resolved,
+    root: RawManifest,
+) -> Result<Outcome, CopyError> {
     let options = &img.job.options;
-    let selected = select(img, resolved).await?;
+    let selected = select(img, resolved, root).await?;
     if let Some(done) = already_there(img, resolved, &selected).await? {
         return Ok(done);
     }
@@ -268,6 +285,15 @@ async fn read_root(img: &Image<'_>) -> Result<RawManifest, CopyError> {
         .map_err(|e| CopyError::new(Step::ReadSource, e))
 }
 
+/// One GET of the source root by the digest a HEAD gave.
+async fn read_root_by_digest(img: &Image<'_>, digest: &Digest) -> Result<RawManifest, CopyError> {
+    reserve_pulls(img, 1)?;
+    img.src
+        .manifest_get(&ManifestRef::Digest(digest.clone()))
+        .await
+        .map_err(|e| CopyError::new(Step::ReadSource, e))
+}
+
 /// A copy that keeps the bytes: the target digest is the source's.
 fn same_digest(d: &Digest) -> Prediction {
     Prediction {
@@ -326,21 +352,15 @@ pub(super) fn reserve_pulls(img: &Image<'_>, n: u64) -> Result<(), CopyError> {
     }
 }
 
-/// Reads the root, applies the platform selection, walks what it keeps and
+/// Applies the platform selection to the root, walks what it keeps and
 /// shapes it as the plan says.
-async fn select(img: &Image<'_>, resolved: &Resolved) -> Result<Selected, CopyError> {
+async fn select(
+    img: &Image<'_>,
+    resolved: &Resolved,
+    mut root: RawManifest,
+) -> Result<Selected, CopyError> {
     let options = &img.job.options;
     let mut source_digest = resolved.source_digest.clone();
-    let mut root = match &resolved.root {
-        Some(r) => r.clone(),
-        None => {
-            reserve_pulls(img, 1)?;
-            img.src
-                .manifest_get(&ManifestRef::Digest(source_digest.clone()))
-                .await
-                .map_err(|e| CopyError::new(Step::ReadSource, e))?
-        }
-    };
     let choice = platforms::choose(&root, &options.platforms)?;
     let mut reason = None;
     if let RootChoice::Unwrap(child) = &choice {

@@ -277,6 +277,12 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
+    /// Whether the store's registry has stated a pull budget (Docker Hub
+    /// does on every manifest answer). Stores without one never do.
+    fn states_pull_budget(&self) -> bool {
+        false
+    }
+
     /// Takes `n` manifest pulls off the budget the store's registry states
     /// (Docker Hub counts manifest GETs), unless fewer than `keep` would be
     /// left. Stores without such a budget always agree.

@@ -573,6 +573,10 @@ impl Store for RegistryStore {
         }
     }
 
+    fn states_pull_budget(&self) -> bool {
+        self.registry.stats().ratelimit().is_some()
+    }
+
     fn reserve_pulls(&self, n: u64, keep: u64) -> Result<(), StoreError> {
         self.registry
             .stats()
