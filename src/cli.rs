@@ -85,7 +85,7 @@ pub struct SyncArgs {
     pub only: Vec<String>,
 
     /// Images copied at once, across all jobs (blob transfers per image too).
-    #[arg(long, short = 'j', value_name = "N", default_value_t = 4,
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 6,
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub jobs: u16,
 
