@@ -93,27 +93,39 @@ stop_proxies() {
 
 requests() { wc -l <"$work/dst/access.log"; }
 
+# CPU nanoseconds both registries of the run have used so far (the source
+# is the TLS one in the HTTPS section): what the registries spent on a
+# tool's requests, on the same cores as the tool. Summed over the threads'
+# schedstat: /proc/PID/stat counts in 10 ms ticks, a tenth of a no-op.
+registries_cpu() {
+  local src=$work/src
+  [ "${HTTPS:-0}" = 1 ] && src=$work/src-tls
+  local p
+  for p in $(cat "$src/pid" "$work/dst/pid"); do cat /proc/"$p"/task/*/schedstat; done |
+    awk '{t += $1} END {printf "%.0f", t}'
+}
+
 # measure NAME TOOL CMD...: one run, appended to results.
 measure() {
   local name=$1 tool=$2
   shift 2
-  local before
+  local before reg_before
   before=$(requests)
-  # Wall time in milliseconds (time's own %e has 10 ms steps, a seventh
-  # of a no-op); CPU and peak RSS from time.
-  local start end
-  start=$(date +%s%N)
-  /usr/bin/time -f "%U %S %M" -o "$work/time" "$@" >/dev/null 2>"$work/err" || {
+  reg_before=$(registries_cpu)
+  # Wall and CPU in milliseconds from bash's time (GNU time's %e, %U and
+  # %S have 10 ms steps, a seventh of a no-op); peak RSS from GNU time.
+  local TIMEFORMAT='%3R %3U %3S'
+  { time /usr/bin/time -f "%M" -o "$work/time" "$@" >/dev/null 2>"$work/err"; } 2>"$work/clock" || {
     echo "failed: $*" >&2
     cat "$work/err" >&2
     exit 1
   }
-  end=$(date +%s%N)
-  local wall
-  wall=$(awk -v s="$start" -v e="$end" 'BEGIN { printf "%.3f", (e - s) / 1e9 }')
   sleep 0.2
-  read -r user sys rss <"$work/time"
-  echo "$name $tool $wall $(awk -v a="$user" -v b="$sys" 'BEGIN{print a+b}') $((rss / 1024)) $(($(requests) - before))" >>"$work/results"
+  local wall user sys rss reg
+  read -r wall user sys <"$work/clock"
+  read -r rss <"$work/time"
+  reg=$(awk -v a="$reg_before" -v b="$(registries_cpu)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+  echo "$name $tool $wall $(awk -v a="$user" -v b="$sys" 'BEGIN { printf "%.3f", a + b }') $((rss / 1024)) $(($(requests) - before)) $reg" >>"$work/results"
 }
 
 skopeo_copy() { skopeo --insecure-policy copy --all --src-tls-verify=false --dest-tls-verify=false "docker://$1" "docker://$2"; }
@@ -281,10 +293,10 @@ summary=$(sort -k1,1 -k2,2 "$work/results" | awk '
   }
   function flush() {
     if (key == "") return
-    printf "%s %s %.3f %.2f %d %d\n", s, t, median(w, n), median(c, n), median(r, n), median(q, n)
+    printf "%s %s %.3f %.3f %d %d %.3f\n", s, t, median(w, n), median(c, n), median(r, n), median(q, n), median(g, n)
   }
   { k = $1 " " $2; if (k != key) { flush(); key = k; s = $1; t = $2; n = 0 }
-    n++; w[n] = $3; c[n] = $4; r[n] = $5; q[n] = $6 }
+    n++; w[n] = $3; c[n] = $4; r[n] = $5; q[n] = $6; g[n] = $7 }
   END { flush() }')
 
 # The hand-written analysis below the marker survives a re-run.
@@ -310,22 +322,29 @@ fi
   echo "to every request on both sides. \`-https\`: both registries serve TLS from a private CA"
   echo "(Go's server offers HTTP/2); \`-https-wan\` delays every TCP byte by half of ${DELAY_MS} ms each way."
   echo
-  echo "| scenario | tool | wall s | CPU s | peak RSS MiB | target requests |"
-  echo "| --- | --- | ---: | ---: | ---: | ---: |"
-  echo "$summary" | awk '{printf "| %s | %s | %.3f | %.2f | %d | %d |\n", $1, $2, $3, $4, $5, $6}'
+  echo "| scenario | tool | wall s | CPU s | peak RSS MiB | target requests | registries' CPU s | wall floor s |"
+  echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+  echo "$summary" | awk -v cores="$(nproc)" '{printf "| %s | %s | %.3f | %.3f | %d | %d | %.3f | %.3f |\n", $1, $2, $3, $4, $5, $6, $7, ($4 + $7) / cores}'
+  echo
+  echo "Registries' CPU: what both registries spent while the tool ran, on the same"
+  echo "$(nproc) cores. Wall floor: the tool's and the registries' CPU over $(nproc) cores, the"
+  echo "least wall any schedule of that work could take here."
   echo
   echo "Ratios: ocirepl \`copy\` against per-tag skopeo (big, many, multiarch) and against"
-  echo "\`skopeo sync\` (noop); ocirepl \`sync\` against \`skopeo sync\` (rows marked sync):"
+  echo "\`skopeo sync\` (noop); ocirepl \`sync\` against \`skopeo sync\` (rows marked sync). Wall"
+  echo "floor: ocirepl's wall floor against skopeo's wall, the least wall ratio the CPU that"
+  echo "ocirepl and the registries spent on its run allows on these cores:"
   echo
-  echo "| scenario | wall | CPU | peak RSS | requests |"
-  echo "| --- | ---: | ---: | ---: | ---: |"
-  echo "$summary" | awk '
-    { key = $1; W[key, $2] = $3; C[key, $2] = $4; R[key, $2] = $5; Q[key, $2] = $6; seen[key] = 1 }
+  echo "| scenario | wall | CPU | peak RSS | requests | wall floor |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  echo "$summary" | awk -v cores="$(nproc)" '
+    { key = $1; W[key, $2] = $3; C[key, $2] = $4; R[key, $2] = $5; Q[key, $2] = $6
+      F[key, $2] = ($4 + $7) / cores; seen[key] = 1 }
     function row(name, a, b, k) {
       if (W[k, b] > 0 && W[k, a] != "")
-        printf "| %s | %.2f | %.2f | %.2f | %.2f |\n", name, W[k, a] / W[k, b], \
+        printf "| %s | %.2f | %.2f | %.2f | %.2f | %.2f |\n", name, W[k, a] / W[k, b], \
           (C[k, b] > 0 ? C[k, a] / C[k, b] : 0), (R[k, b] > 0 ? R[k, a] / R[k, b] : 0), \
-          (Q[k, b] > 0 ? Q[k, a] / Q[k, b] : 0)
+          (Q[k, b] > 0 ? Q[k, a] / Q[k, b] : 0), F[k, a] / W[k, b]
     }
     END {
       for (k in seen) {
