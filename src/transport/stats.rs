@@ -2,9 +2,12 @@
 //! and the pull budget its registry last stated (Docker Hub's
 //! `ratelimit-remaining` / `ratelimit-limit`, `76;w=21600`).
 //!
-//! Owns the counting and the budget arithmetic (a pull reserved is taken
-//! off the stated budget until the registry states it again). Never
-//! sends a request or refuses one: the store asks for a reservation.
+//! Owns the counting and the budget arithmetic: a pull reserved counts
+//! against the budget until its own answer comes, whatever other answers
+//! state meanwhile (a HEAD answered before a reserved GET was served
+//! states a budget that does not include it). Never sends a request or
+//! refuses one: the store asks for a reservation and says when a pull
+//! has been answered.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -27,7 +30,24 @@ pub struct Stats {
     /// (method, status) → requests; status 0 is "no answer".
     requests: Mutex<BTreeMap<(String, u16), u64>>,
     retries: AtomicU64,
-    ratelimit: Mutex<Option<RateLimit>>,
+    budget: Mutex<Budget>,
+}
+
+/// The budget as last stated, and the pulls reserved whose answers have
+/// not come yet.
+#[derive(Debug, Default)]
+struct Budget {
+    stated: Option<RateLimit>,
+    outstanding: u64,
+}
+
+impl Budget {
+    fn left(&self) -> Option<RateLimit> {
+        self.stated.map(|r| RateLimit {
+            remaining: r.remaining.saturating_sub(self.outstanding),
+            limit: r.limit,
+        })
+    }
 }
 
 impl Stats {
@@ -47,8 +67,8 @@ impl Stats {
                 limit: read("ratelimit-limit"),
             })
         });
-        if let (Some(s), Ok(mut current)) = (stated, self.ratelimit.lock()) {
-            *current = Some(s);
+        if let (Some(s), Ok(mut budget)) = (stated, self.budget.lock()) {
+            budget.stated = Some(s);
         }
     }
 
@@ -68,23 +88,32 @@ impl Stats {
         self.retries.load(Ordering::Relaxed)
     }
 
+    /// The budget as stated, less the pulls reserved and not yet answered.
     pub fn ratelimit(&self) -> Option<RateLimit> {
-        self.ratelimit.lock().ok().and_then(|r| *r)
+        self.budget.lock().ok().and_then(|b| b.left())
     }
 
-    /// Takes `n` pulls off the stated budget unless fewer than `keep` would
-    /// be left; a registry that states no budget has no limit here.
+    /// Reserves `n` pulls unless fewer than `keep` would be left; a
+    /// registry that states no budget has no limit here.
     pub fn reserve(&self, n: u64, keep: u64) -> Result<(), RateLimit> {
-        let Ok(mut current) = self.ratelimit.lock() else {
+        let Ok(mut budget) = self.budget.lock() else {
             return Ok(());
         };
-        match current.as_mut() {
+        match budget.left() {
             None => Ok(()),
             Some(r) if r.remaining >= n.saturating_add(keep) => {
-                r.remaining -= n;
+                budget.outstanding += n;
                 Ok(())
             }
-            Some(r) => Err(*r),
+            Some(r) => Err(r),
+        }
+    }
+
+    /// A pull (a manifest GET) has its answer, or none will come: the
+    /// registry's own statements count it from now on.
+    pub fn pull_answered(&self) {
+        if let Ok(mut budget) = self.budget.lock() {
+            budget.outstanding = budget.outstanding.saturating_sub(1);
         }
     }
 }
@@ -125,12 +154,42 @@ mod tests {
             s.requests(),
             vec![("GET".to_string(), 0, 1), ("HEAD".to_string(), 200, 1)]
         );
+        s.pull_answered();
+        s.pull_answered();
         h.insert("ratelimit-remaining", HeaderValue::from_static("garbage"));
         s.record(&Method::HEAD, 200, Some(&h));
         assert_eq!(
             s.ratelimit().unwrap().remaining,
-            10,
+            12,
             "an unreadable header changes nothing"
         );
+    }
+
+    /// Statements that do not include the pulls in flight (a HEAD served
+    /// before them) do not give those pulls back.
+    #[test]
+    fn a_pull_reserved_counts_until_its_own_answer() {
+        let s = Stats::default();
+        let states = |left: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert("ratelimit-remaining", HeaderValue::from_static(left));
+            s.record(&Method::HEAD, 200, Some(&h));
+        };
+        states("12");
+        assert_eq!(s.reserve(1, 10), Ok(()));
+        states("12");
+        assert_eq!(s.reserve(1, 10), Ok(()));
+        states("12");
+        assert_eq!(s.reserve(1, 10).unwrap_err().remaining, 10);
+        // The first GET's answer states it (11) and settles it.
+        let mut h = HeaderMap::new();
+        h.insert("ratelimit-remaining", HeaderValue::from_static("11"));
+        s.record(&Method::GET, 200, Some(&h));
+        s.pull_answered();
+        assert_eq!(s.ratelimit().unwrap().remaining, 10);
+        assert!(s.reserve(1, 10).is_err());
+        s.pull_answered();
+        s.pull_answered();
+        assert_eq!(s.ratelimit().unwrap().remaining, 11, "never below none");
     }
 }

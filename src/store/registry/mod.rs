@@ -344,7 +344,10 @@ impl Store for RegistryStore {
         let url = self.url(&format!("manifests/{r}")).await;
         let accept = MediaType::accept(self.prefer_index);
         let req = Request::new(Method::GET, url, self.pull()).header(ACCEPT, accept);
-        let resp = self.send(req).await?;
+        let resp = self.send(req).await;
+        // Docker Hub counts manifest GETs; its answer now states this one.
+        self.registry.stats().pull_answered();
+        let resp = resp?;
         match resp.status {
             StatusCode::OK => self.read_manifest(r, resp).await,
             StatusCode::NOT_FOUND => Err(StoreError::NotFound { what: self.what(r) }),
