@@ -26,6 +26,7 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let options = options(&args)?;
     let (src_access, dst_access) = accesses(&args)?;
     // Usage mistakes are found before anything is opened or created.
+    refuse_writing_the_source(&source, &target, args.all_tags)?;
     let single = match args.all_tags {
         true => {
             check_repositories(&source, &target)?;
@@ -76,6 +77,33 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
         print(&summary(&reports));
     }
     Ok(worst)
+}
+
+/// A copy onto its own source is refused: at best it does nothing, and
+/// with a platform filter or a format it would rewrite the source's tag.
+/// Registries compare by where they are reached (`localhost:5000` is
+/// `127.0.0.1:5000`), layouts by their directory.
+fn refuse_writing_the_source(source: &ImageRef, target: &ImageRef, all_tags: bool) -> Result<()> {
+    let same_place = match (source, target) {
+        (ImageRef::Registry(s), ImageRef::Registry(t)) => s.same_repository(t),
+        (ImageRef::Layout(s), ImageRef::Layout(t)) => {
+            let canonical = |p: &std::path::Path| std::fs::canonicalize(p).ok();
+            s.path == t.path || canonical(&s.path).is_some_and(|c| Some(c) == canonical(&t.path))
+        }
+        _ => false,
+    };
+    let src_tag = match source.digest() {
+        Some(_) => None,
+        None => Some(source.tag().unwrap_or(crate::plan::DEFAULT_TAG)),
+    };
+    let dst_tag = target.tag().or(src_tag);
+    if same_place && (all_tags || (src_tag.is_some() && dst_tag == src_tag)) {
+        return Err(UsageError(format!(
+            "the target is the source: {source} and {target} reach the same repository"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn check_repositories(source: &ImageRef, target: &ImageRef) -> Result<()> {

@@ -65,6 +65,50 @@ impl Endpoint {
             Endpoint::Repository(r) | Endpoint::Namespace { at: r, .. } => r.registry(),
         }
     }
+
+    /// Why a job reading `self` may not write `target`: the target is the
+    /// source however either spells its registry (`localhost:5000` and
+    /// `127.0.0.1:5000` are one server, see [`crate::reference::Place`]),
+    /// or one namespace lies inside the other on one registry, so that a
+    /// run writes repositories it reads (a loop, or a source overwritten).
+    pub fn overlaps(&self, target: &Endpoint) -> Option<String> {
+        match (self, target) {
+            (Endpoint::Repository(s), Endpoint::Repository(t)) if s.same_repository(t) => {
+                Some(match s.registry() == t.registry() {
+                    true => "the target is the source".to_string(),
+                    false => format!(
+                        "the target is the source: {} and {} reach the same registry",
+                        s.registry(),
+                        t.registry()
+                    ),
+                })
+            }
+            (
+                Endpoint::Namespace { at: s, prefix: sp },
+                Endpoint::Namespace { at: t, prefix: tp },
+            ) if s.place().same(&t.place())
+                && (sp.starts_with(tp.as_str()) || tp.starts_with(sp.as_str())) =>
+            {
+                let (sn, tn) = (self.to_string(), target.to_string());
+                Some(match sp == tp {
+                    true => format!("the target is the source: {sn} and {tn} are one namespace"),
+                    false => format!(
+                        "the target namespace {tn} overlaps the source namespace {sn}: a run would write repositories it reads"
+                    ),
+                })
+            }
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Endpoint::Repository(r) => r.fmt(f),
+            Endpoint::Namespace { at, prefix } => write!(f, "{}/{prefix}", at.registry()),
+        }
+    }
 }
 
 /// One mirror job.
@@ -214,7 +258,7 @@ impl Validator<'_> {
         let src = self.endpoint(source);
         let dst = self.endpoint(target);
         match (&src, &dst) {
-            (Some(a), Some(b)) if a == b => self.complain(target, "the target is the source"),
+            (Some(a), Some(b)) if let Some(why) = a.overlaps(b) => self.complain(target, why),
             (Some(Endpoint::Namespace { .. }), Some(Endpoint::Repository(_)))
             | (Some(Endpoint::Repository(_)), Some(Endpoint::Namespace { .. })) => self.complain(
                 target,
@@ -302,19 +346,23 @@ impl Validator<'_> {
         );
         match parsed {
             Ok(s) => s,
-            Err(why) => {
-                let at = [&from.schedule, &from.every, &timezone, &jitter]
-                    .into_iter()
-                    .flatten()
+            Err(e) => {
+                let key = match e.key {
+                    "schedule" => &from.schedule,
+                    "every" => &from.every,
+                    "timezone" => &timezone,
+                    _ => &jitter,
+                };
+                let at = key
+                    .iter()
+                    .chain(
+                        [&from.schedule, &from.every, &timezone, &jitter]
+                            .into_iter()
+                            .flatten(),
+                    )
                     .next()
-                    .map(|s| s.referenced);
-                match at {
-                    Some(l) => self.errors.push(error_at(self.file, &l, why)),
-                    None => {
-                        self.errors
-                            .push(error_at(self.file, &serde_saphyr::Location::UNKNOWN, why))
-                    }
-                }
+                    .map_or(serde_saphyr::Location::UNKNOWN, |s| s.referenced);
+                self.errors.push(error_at(self.file, &at, e.message));
                 None
             }
         }
