@@ -55,7 +55,7 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
         read_timeout: Some(Duration::from_secs(args.read_timeout.max(1))),
         shard: shard(&args)?,
     };
-    let state = State::open(args.state.as_deref());
+    let state = State::open(args.state.as_deref()).map_err(|e| UsageError(e.to_string()))?;
     let json = args.output == Output::Json;
     if args.daemon {
         let run = replicator_settings(&args, None);

@@ -3,8 +3,9 @@
 //! need no request at all (immutable tags the target already lists).
 //!
 //! Owns the listing cost of a run: per repository one tag listing of the
-//! source (all pages), one of the target when the job has immutable
-//! patterns, and per namespace job one catalog. Never copies anything.
+//! source (all pages) and one of the target, and per namespace job one
+//! catalog. Never copies anything, and never takes the state file's word
+//! for what the target holds.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -20,8 +21,8 @@ use crate::report::{Action, BlobCounts, ImageReport};
 use crate::store::{Access, Role, Store, Stores};
 
 /// What a job expands to: images to copy, reports already settled
-/// (immutable tags skipped, listings that failed), and the repositories it
-/// covers (for pruning).
+/// (immutable tags the target lists, listings that failed), and the
+/// repositories it covers (for pruning).
 #[derive(Default)]
 pub struct Expanded {
     pub tasks: Vec<Task>,
@@ -66,8 +67,8 @@ pub async fn expand(config: &Config, job: &Job, stores: &Stores, scope: Scope<'_
         (Err(e), _) | (_, Err(e)) => {
             out.settled.push(failed(
                 job,
-                &describe(&job.source),
-                &describe(&job.target),
+                &job.source.to_string(),
+                &job.target.to_string(),
                 e,
             ));
             return out;
@@ -78,8 +79,8 @@ pub async fn expand(config: &Config, job: &Job, stores: &Stores, scope: Scope<'_
         Err(e) => {
             out.settled.push(failed(
                 job,
-                &describe(&job.source),
-                &describe(&job.target),
+                &job.source.to_string(),
+                &job.target.to_string(),
                 e,
             ));
             return out;
@@ -150,18 +151,12 @@ async fn expand_repository(
         .open(&target, &accesses.1, Role::Target)
         .map_err(|e| e.to_string())?;
     let repo = target.to_string();
-    // The target's tag list spares a HEAD for each tag it lacks. Where the
-    // state file knows the repository, its tags are mostly there and the
-    // listing would spare little: it is read only for immutable tags the
-    // state does not know.
-    let known = scope.state.knows_repository(&repo);
-    let (listing, present) = futures::join!(src.tags(), async {
-        if known {
-            None
-        } else {
-            crate::copy::target_tags(dst.as_ref()).await
-        }
-    });
+    // The target's tag list, one request per repository and run, is the
+    // truth about what the target holds: each tag it lacks needs no HEAD,
+    // and an immutable tag is skipped only when it is listed there. The
+    // state file never stands in for it: a tag deleted from the target
+    // behind a run's back is copied again.
+    let (listing, present) = futures::join!(src.tags(), crate::copy::target_tags(dst.as_ref()));
     let listing = listing.map_err(|e| format!("listing the tags of {source}: {e}"))?;
     let selected: Vec<String> = job
         .tags
@@ -169,13 +164,7 @@ async fn expand_repository(
         .into_iter()
         .filter(|t| scope.owns(&job.name, &repo, t))
         .collect();
-    let present = match present {
-        None if known && unknown_immutables(job, &selected, scope.state, &target) => {
-            crate::copy::target_tags(dst.as_ref()).await
-        }
-        p => p,
-    };
-    let settled = immutable_in_target(job, &selected, present.as_ref(), scope.state, &target);
+    let settled = immutable_in_target(job, &selected, present.as_ref());
     for tag in selected {
         if settled.contains(&tag) {
             out.settled
@@ -208,48 +197,21 @@ async fn expand_repository(
     Ok(())
 }
 
-/// Whether a selected tag matches an immutable pattern and the state file
-/// does not know it.
-fn unknown_immutables(job: &Job, selected: &[String], state: &State, target: &ImageRef) -> bool {
-    selected.iter().any(|t| {
-        job.immutable.iter().any(|p| p.matches(t)) && !state.knows(&target.with_tag(t).to_string())
-    })
-}
-
-/// Selected tags that match an immutable pattern and are in the target
-/// already: known from the state file, else from the target's tag list
-/// (`None`: it would not list them).
+/// Selected tags that match an immutable pattern and that the target's
+/// tag list names (`None`: it would not list them, so none is settled).
 fn immutable_in_target(
     job: &Job,
     selected: &[String],
     present: Option<&HashSet<String>>,
-    state: &State,
-    target: &ImageRef,
 ) -> HashSet<String> {
-    let candidates: Vec<&String> = selected
+    let Some(present) = present else {
+        return HashSet::new();
+    };
+    selected
         .iter()
-        .filter(|t| job.immutable.iter().any(|p| p.matches(t)))
-        .collect();
-    let (known, unknown): (Vec<&String>, Vec<&String>) = candidates
-        .into_iter()
-        .partition(|t| state.knows(&target.with_tag(t).to_string()));
-    let mut settled: HashSet<String> = known.into_iter().cloned().collect();
-    if let Some(present) = present {
-        settled.extend(
-            unknown
-                .into_iter()
-                .filter(|t| present.contains(*t))
-                .cloned(),
-        );
-    }
-    settled
-}
-
-fn describe(e: &Endpoint) -> String {
-    match e {
-        Endpoint::Repository(r) => r.to_string(),
-        Endpoint::Namespace { at, prefix } => format!("{}/{prefix}", at.registry()),
-    }
+        .filter(|t| job.immutable.iter().any(|p| p.matches(t)) && present.contains(*t))
+        .cloned()
+        .collect()
 }
 
 /// A report for what a run decided without copying.

@@ -1,17 +1,19 @@
 //! The state file (`--state FILE`): per target tag, the digest ocirepl
 //! wrote and the source digest it was built from, with a fingerprint of the
 //! options that shaped it. It lets a platform-filtered tag be checked with
-//! a HEAD per side instead of reading its root, and an immutable tag cost
-//! no request at all, across runs and restarts.
+//! a HEAD per side instead of reading its root, across runs and restarts.
 //!
 //! Owns the file: JSON, written through a temporary file and a rename (a
 //! crash leaves the old state or the new one), private to the user, capped
-//! on read. A missing or unreadable state is an empty one: it is only ever
-//! a shortcut, and every entry is checked against the target before it
-//! decides anything that writes. Never talks to a registry.
+//! on read, and held by one process at a time (a lock on `FILE.lock`). A
+//! state that cannot be read is reported and treated as empty: it is only
+//! ever a shortcut. It is never trusted over the target: what the target
+//! holds is read from the target (its tag list, a HEAD) before anything is
+//! skipped. Never talks to a registry.
 
 use std::collections::BTreeMap;
-use std::io::Write;
+use std::fs::{File as FsFile, OpenOptions, TryLockError};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -45,6 +47,24 @@ struct File {
 pub struct State {
     path: Option<PathBuf>,
     tags: Mutex<BTreeMap<String, Entry>>,
+    /// The lock on `FILE.lock`, held while this state lives.
+    _lock: Option<FsFile>,
+}
+
+/// Why a state file cannot be used at all.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "the state file {} is in use by another ocirepl process (it holds {}); two runs on one state file would overwrite each other's entries: give each its own --state",
+        path.display(), lock.display()
+    )]
+    InUse { path: PathBuf, lock: PathBuf },
+    #[error("the state file {}: cannot lock {}: {source}", path.display(), lock.display())]
+    Lock {
+        path: PathBuf,
+        lock: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// What decides the shape of a pushed image: two runs with the same
@@ -57,16 +77,31 @@ pub fn fingerprint(options: &CopyOptions) -> String {
 }
 
 impl State {
-    /// Reads the state at `path` (`None`: a run without a state file).
-    pub fn open(path: Option<&Path>) -> State {
-        let tags = path
-            .and_then(|p| read(p).ok())
-            .map(|f| f.tags)
-            .unwrap_or_default();
-        State {
-            path: path.map(Path::to_path_buf),
+    /// Takes the state at `path` for this process (`None`: a run without a
+    /// state file). A file another process holds is refused; one that
+    /// cannot be read is reported (naming the file and what is wrong) and
+    /// treated as empty.
+    pub fn open(path: Option<&Path>) -> Result<State, StateError> {
+        let Some(path) = path else {
+            return Ok(State::default());
+        };
+        let lock = lock(path)?;
+        let tags = match read(path) {
+            Ok(f) => f.tags,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+            Err(e) => {
+                tracing::warn!(
+                    "the state file {} cannot be read ({e}); starting from an empty state",
+                    path.display()
+                );
+                BTreeMap::new()
+            }
+        };
+        Ok(State {
+            path: Some(path.to_path_buf()),
             tags: Mutex::new(tags),
-        }
+            _lock: Some(lock),
+        })
     }
 
     /// The hint for a target tag, if it was built with these options.
@@ -76,21 +111,6 @@ impl State {
         (e.options == fingerprint(options)).then(|| Hint {
             source: e.source.clone(),
             target: e.target.clone(),
-        })
-    }
-
-    /// Whether ocirepl wrote (or found up to date) this target tag.
-    pub fn knows(&self, target: &str) -> bool {
-        self.tags.lock().is_ok_and(|t| t.contains_key(target))
-    }
-
-    /// Whether any tag of this target repository (`HOST/PATH`) is known.
-    pub fn knows_repository(&self, repository: &str) -> bool {
-        let prefix = format!("{repository}:");
-        self.tags.lock().is_ok_and(|t| {
-            t.range(prefix.clone()..)
-                .next()
-                .is_some_and(|(k, _)| k.starts_with(&prefix))
         })
     }
 
@@ -132,13 +152,64 @@ impl State {
     }
 }
 
+/// The lock beside the state file: the file itself is replaced by a
+/// rename on every save, so a lock on it would not outlive the first save.
+fn lock(path: &Path) -> Result<FsFile, StateError> {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let lock = PathBuf::from(name);
+    let failed = |source| StateError::Lock {
+        path: path.to_path_buf(),
+        lock: lock.clone(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(failed)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock)
+        .map_err(failed)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StateError::InUse {
+            path: path.to_path_buf(),
+            lock,
+        }),
+        Err(TryLockError::Error(e)) => Err(failed(e)),
+    }
+}
+
 fn read(path: &Path) -> std::io::Result<File> {
     let meta = std::fs::metadata(path)?;
-    if !meta.is_file() || meta.len() > MAX_STATE_FILE {
-        return Err(std::io::Error::other("not a state file"));
+    if !meta.is_file() {
+        return Err(std::io::Error::other("not a regular file"));
     }
-    let bytes = std::fs::read(path)?;
-    serde_json::from_slice(&bytes).map_err(std::io::Error::other)
+    if meta.len() > MAX_STATE_FILE {
+        return Err(std::io::Error::other(format!(
+            "{} bytes, more than the {MAX_STATE_FILE} a state file may have",
+            meta.len()
+        )));
+    }
+    // Capped while reading too: the file may grow after the metadata.
+    let mut bytes = Vec::new();
+    std::io::Read::take(FsFile::open(path)?, MAX_STATE_FILE + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_STATE_FILE {
+        return Err(std::io::Error::other(
+            "it grew past its cap while being read",
+        ));
+    }
+    let file: File = serde_json::from_slice(&bytes)
+        .map_err(|e| std::io::Error::other(format!("not a state file: {e}")))?;
+    if file.version != 1 {
+        return Err(std::io::Error::other(format!(
+            "version {} (this ocirepl reads version 1)",
+            file.version
+        )));
+    }
+    Ok(file)
 }
 
 fn write(path: &Path, file: &File) -> std::io::Result<()> {
@@ -180,16 +251,12 @@ mod tests {
             ..CopyOptions::default()
         };
         let (s, t) = (Digest::sha256(b"index"), Digest::sha256(b"filtered"));
-        let state = State::open(Some(&path));
+        let state = State::open(Some(&path)).unwrap();
         assert!(state.hint("r/a:1", &amd64).is_none());
         state.record(&report("r/a:1", &s, &t), &amd64);
         state.save();
-        let again = State::open(Some(&path));
-        assert!(again.knows("r/a:1"));
-        assert!(again.knows_repository("r/a"));
-        for other in ["r", "r/a/b", "r/"] {
-            assert!(!again.knows_repository(other), "{other}");
-        }
+        drop(state);
+        let again = State::open(Some(&path)).unwrap();
         assert_eq!(
             again.hint("r/a:1", &amd64),
             Some(Hint {
@@ -201,10 +268,52 @@ mod tests {
             again.hint("r/a:1", &CopyOptions::default()).is_none(),
             "other options"
         );
-        std::fs::write(&path, "garbage").unwrap();
+    }
+
+    #[test]
+    fn one_holder_at_a_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let first = State::open(Some(&path)).unwrap();
+        let second = State::open(Some(&path)).unwrap_err().to_string();
         assert!(
-            !State::open(Some(&path)).knows("r/a:1"),
-            "a broken state is an empty one"
+            second.contains("in use by another ocirepl process"),
+            "{second}"
         );
+        assert!(second.contains(&path.display().to_string()), "{second}");
+        drop(first);
+        assert!(
+            State::open(Some(&path)).is_ok(),
+            "free once the first is gone"
+        );
+    }
+
+    #[test]
+    fn unreadable_states_are_empty_and_say_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        let good = r#"{"version":1,"tags":{}}"#;
+        let cases: [(&[u8], &str); 5] = [
+            (b"garbage", "not a state file"),
+            (&good.as_bytes()[..10], "not a state file"),
+            (
+                br#"{"version":1,"tags":{"r/a:1":{"target":7}}}"#,
+                "not a state file",
+            ),
+            (br#"{"version":9,"tags":{}}"#, "version 9"),
+            (good.as_bytes(), ""),
+        ];
+        for (bytes, why) in cases {
+            std::fs::write(&path, bytes).unwrap();
+            match read(&path) {
+                Ok(_) => assert!(why.is_empty(), "{why}"),
+                Err(e) => assert!(!why.is_empty() && e.to_string().contains(why), "{e}"),
+            }
+            let state = State::open(Some(&path)).unwrap();
+            assert!(state.tags.lock().unwrap().is_empty());
+        }
+        let big = std::fs::File::create(&path).unwrap();
+        big.set_len(MAX_STATE_FILE + 1).unwrap();
+        assert!(read(&path).unwrap_err().to_string().contains("more than"));
     }
 }
