@@ -1,7 +1,11 @@
 //! Guarded pruning (`prune: true`): after a repository's copies succeeded,
 //! target tags that the job's filters select and the source no longer has
-//! are deleted; never a tag outside the filters, and never more than
-//! `prune_max` at once (then none, and the job fails saying which).
+//! are deleted; never a tag outside the filters, never more than
+//! `prune_max` at once (then none, and the job fails saying which), and
+//! nothing at all when the source lists no tag the filters select while
+//! the target has some (an empty answer is likelier a broken source than
+//! an emptied one). A listing that failed, was cut short or named another
+//! repository never reaches here: the repository is then not pruned.
 //!
 //! Owns the one subtlety: a distribution registry deletes manifests by
 //! digest, which removes every tag naming that digest. Where the registry
@@ -46,6 +50,11 @@ pub enum PruneError {
         max: usize,
         tags: Vec<String>,
     },
+    #[error(
+        "the source lists no tag the filters select while the target has {count} ({}); nothing was pruned: an empty listing is more often a broken source than an empty one (delete the target tags by hand if the source really is empty)",
+        tags.join(", ")
+    )]
+    EmptySource { count: usize, tags: Vec<String> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -67,6 +76,12 @@ pub async fn prune(
     };
     let mut stale = stale(filter, source_tags, &target_tags);
     stale.retain(|t| owns(t));
+    if !stale.is_empty() && !source_tags.iter().any(|t| filter.admits(t)) {
+        return Err(PruneError::EmptySource {
+            count: stale.len(),
+            tags: stale,
+        });
+    }
     if stale.len() > max {
         return Err(PruneError::TooMany {
             count: stale.len(),

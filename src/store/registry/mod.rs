@@ -84,7 +84,12 @@ impl Registry {
         }
         let what = format!("the catalog of {}", self.name());
         let scopes = vec!["registry:catalog:*".to_string()];
-        tags::list(&self.transport, url, scopes, &what, "repositories", |r| {
+        let listing = tags::Listing {
+            what: &what,
+            field: "repositories",
+            repository: None,
+        };
+        tags::list(&self.transport, url, scopes, listing, |r| {
             crate::reference::validate_repository(r).map_err(|e| e.to_string())
         })
         .await
@@ -422,7 +427,12 @@ impl Store for RegistryStore {
             url.query_pairs_mut().append_pair("n", &n.to_string());
         }
         let what = format!("repository {}/{}", self.registry.name(), self.repository);
-        let listed = tags::list(self.t(), url, self.pull(), &what, "tags", |t| {
+        let listing = tags::Listing {
+            what: &what,
+            field: "tags",
+            repository: Some(&self.repository),
+        };
+        let listed = tags::list(self.t(), url, self.pull(), listing, |t| {
             crate::reference::validate_tag(t, t).map_err(|e| e.to_string())
         })
         .await;

@@ -5,6 +5,8 @@
 //! to another origin: a registry must not send our token elsewhere
 //! through pagination (GHSA-h7vf-4x9w-h99v).
 
+use std::collections::HashSet;
+
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 
@@ -21,19 +23,35 @@ const MAX_PAGE_BYTES: u64 = 4 * 1024 * 1024;
 /// 10,000 pages of 4 MiB would be 40 GiB.
 pub const MAX_LISTING_BYTES: u64 = 64 * 1024 * 1024;
 
-/// Every name a paginated listing holds, validated by `check`. `what`
-/// names the listing in messages; `field` is its JSON array (`tags`).
+/// What a paginated listing is, for its checks and messages.
+pub(super) struct Listing<'a> {
+    /// Names the listing in messages (`repository HOST/NAME`).
+    pub what: &'a str,
+    /// The JSON array holding the names (`tags`, `repositories`).
+    pub field: &'a str,
+    /// For a tag listing, the repository asked about: a page whose `name`
+    /// names another repository is refused, since pruning trusts what a
+    /// listing leaves out.
+    pub repository: Option<&'a str>,
+}
+
+/// Every name a paginated listing holds, validated by `check`. A page
+/// whose `Link` points back at a page already read ends the listing with
+/// an error at once, as does one for another repository.
 pub(super) async fn list(
     t: &Transport,
     mut url: url::Url,
     scopes: Vec<String>,
-    what: &str,
-    field: &str,
+    listing: Listing<'_>,
     check: impl Fn(&str) -> Result<(), String>,
 ) -> Result<Vec<String>, StoreError> {
+    let what = listing.what;
+    let protocol = |e: String| StoreError::Protocol(format!("{what}: {e}"));
     let mut names = Vec::new();
     let mut total: u64 = 0;
+    let mut seen = HashSet::new();
     for _ in 0..MAX_PAGES {
+        seen.insert(url.clone());
         let resp = t
             .send(Request::new(Method::GET, url.clone(), scopes.clone()))
             .await
@@ -58,15 +76,22 @@ pub(super) async fn list(
                 limit: MAX_LISTING_BYTES,
             });
         }
-        let page: serde_json::Value = serde_json::from_slice(&body)
-            .map_err(|e| StoreError::Protocol(format!("{what}: {e}")))?;
-        for name in
-            page_names(&page, field).map_err(|e| StoreError::Protocol(format!("{what}: {e}")))?
-        {
-            check(&name).map_err(|e| StoreError::Protocol(format!("{what}: {e}")))?;
+        let page: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| protocol(e.to_string()))?;
+        if let Some(asked) = listing.repository {
+            same_repository(&page, asked).map_err(protocol)?;
+        }
+        for name in page_names(&page, listing.field).map_err(protocol)? {
+            check(&name).map_err(protocol)?;
             names.push(name);
         }
         match next {
+            Some(n) if seen.contains(&n) => {
+                return Err(protocol(format!(
+                    "the Link header points back at a page already read ({}); the listing would never end",
+                    redact_url(&n)
+                )));
+            }
             Some(n) => url = n,
             None => return Ok(names),
         }
@@ -74,6 +99,33 @@ pub(super) async fn list(
     Err(StoreError::Protocol(format!(
         "{what} goes on past {MAX_PAGES} pages"
     )))
+}
+
+/// A tag listing's `name` must be the repository asked about. Registries
+/// that serve repositories below a path prefix (a proxy's project, an
+/// Artifactory repository key) may name it with or without that prefix, so
+/// a name that equals the other at a `/` boundary from the end is taken
+/// as the same; a page without `name` is taken as it is.
+fn same_repository(page: &serde_json::Value, asked: &str) -> Result<(), String> {
+    let listed = match page.get("name") {
+        None | Some(serde_json::Value::Null) => return Ok(()),
+        Some(serde_json::Value::String(n)) => n.as_str(),
+        Some(other) => return Err(format!("the listing's name is not a string: {other}")),
+    };
+    let ends_with = |long: &str, short: &str| {
+        long == short
+            || long
+                .strip_suffix(short)
+                .is_some_and(|head| head.ends_with('/'))
+    };
+    if ends_with(asked, listed) || ends_with(listed, asked) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the tag list names repository {:?}, not {asked:?}; a listing for another repository is refused",
+            listed.escape_debug().to_string()
+        ))
+    }
 }
 
 /// The referrers a registry lists for a subject (`/v2/NAME/referrers/D`,
@@ -164,6 +216,28 @@ mod tests {
         assert!(next_page(&cur, r#"<http://evil:5000/v2/a/tags/list>; rel="next""#).is_err());
         assert!(next_page(&cur, r#"<http://r:5001/v2/a/tags/list>; rel="next""#).is_err());
         assert!(next_page(&cur, "garbage").is_err());
+    }
+
+    #[test]
+    fn a_tag_list_must_name_the_repository_asked_about() {
+        let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        for ok in [
+            r#"{"name":"team/app","tags":[]}"#,
+            r#"{"tags":["a"]}"#,
+            r#"{"name":null}"#,
+            r#"{"name":"app"}"#,
+            r#"{"name":"proxy/team/app"}"#,
+        ] {
+            assert!(same_repository(&v(ok), "team/app").is_ok(), "{ok}");
+        }
+        for bad in [
+            r#"{"name":"team/other"}"#,
+            r#"{"name":"eam/app"}"#,
+            r#"{"name":"team/app2"}"#,
+            r#"{"name":7}"#,
+        ] {
+            assert!(same_repository(&v(bad), "team/app").is_err(), "{bad}");
+        }
     }
 
     #[test]
