@@ -99,6 +99,9 @@ pub async fn run(
     on_report: &(dyn Fn(&ImageReport) + Sync),
 ) -> Summary {
     let started = Instant::now();
+    // A daemon's transports live across runs: this run's requests are what
+    // each registry counted since it started.
+    let before = requests(stores);
     let scope = Scope {
         state,
         shard: settings.shard,
@@ -152,17 +155,35 @@ pub async fn run(
     for r in &reports {
         count(&mut summary, r);
     }
-    for registry in stores.registries() {
-        let entry = summary
-            .requests
-            .entry(registry.name().to_string())
-            .or_default();
-        for (method, status, n) in registry.stats().requests() {
-            *entry.entry(format!("{method} {status}")).or_default() += n;
+    for (registry, counts) in requests(stores) {
+        let earlier = before.get(&registry);
+        let entry: BTreeMap<String, u64> = counts
+            .into_iter()
+            .map(|(k, n)| {
+                let was = earlier.and_then(|e| e.get(&k)).copied().unwrap_or(0);
+                (k, n.saturating_sub(was))
+            })
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if !entry.is_empty() {
+            summary.requests.insert(registry, entry);
         }
     }
     summary.duration_ms = started.elapsed().as_millis() as u64;
     summary
+}
+
+/// Requests each registry has received, by `METHOD STATUS`. Runs of a
+/// daemon that overlap share registries, so each counts the other's too.
+fn requests(stores: &Stores) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut out: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for registry in stores.registries() {
+        let entry = out.entry(registry.name().to_string()).or_default();
+        for (method, status, n) in registry.stats().requests() {
+            *entry.entry(format!("{method} {status}")).or_default() += n;
+        }
+    }
+    out
 }
 
 /// Prunes one repository of a job, unless one of its images failed.

@@ -25,6 +25,22 @@ enum When {
     Every(Duration),
 }
 
+/// The longest `jitter`: spreading runs over more than a week is a
+/// mistake, and a huge one would push the next run past the calendar.
+pub const MAX_JITTER: Duration = Duration::from_secs(7 * 86_400);
+
+/// A mistake in a job's schedule keys, with the key it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleError {
+    /// `schedule`, `every`, `timezone` or `jitter`.
+    pub key: &'static str,
+    pub message: String,
+}
+
+fn mistake(key: &'static str) -> impl Fn(String) -> ScheduleError {
+    move |message| ScheduleError { key, message }
+}
+
 impl Schedule {
     /// From a job's keys; `Ok(None)` when it has neither `schedule` nor
     /// `every`.
@@ -33,25 +49,47 @@ impl Schedule {
         every: Option<&str>,
         timezone: Option<&str>,
         jitter: Option<&str>,
-    ) -> Result<Option<Schedule>, String> {
+    ) -> Result<Option<Schedule>, ScheduleError> {
         let tz = timezone
             .map(|t| chrono_tz::Tz::from_str(t).map_err(|_| format!("unknown time zone {t:?}")))
-            .transpose()?;
+            .transpose()
+            .map_err(mistake("timezone"))?;
         let when = match (schedule, every) {
-            (Some(_), Some(_)) => return Err("give schedule or every, not both".into()),
+            (Some(_), Some(_)) => {
+                return Err(mistake("every")("give schedule or every, not both".into()));
+            }
             (None, None) => return Ok(None),
-            (Some(c), None) => When::Cron(Box::new(cron(c)?), tz),
+            (Some(c), None) => When::Cron(Box::new(cron(c).map_err(mistake("schedule"))?), tz),
             (None, Some(e)) => {
                 if tz.is_some() {
-                    return Err("timezone applies to schedule, not every".into());
+                    return Err(mistake("timezone")(
+                        "timezone applies to schedule, not every".into(),
+                    ));
                 }
-                When::Every(duration(e)?)
+                When::Every(duration(e).map_err(mistake("every"))?)
             }
         };
-        let jitter = jitter.map(duration).transpose()?.unwrap_or_default();
+        let jitter = jitter
+            .map(|j| {
+                let d = duration(j)?;
+                match d > MAX_JITTER {
+                    true => Err(format!(
+                        "jitter {j:?} is longer than the most a run may be spread by (7d)"
+                    )),
+                    false => Ok(d),
+                }
+            })
+            .transpose()
+            .map_err(mistake("jitter"))?
+            .unwrap_or_default();
         let s = Schedule { when, jitter };
         if s.next_after(Utc::now()).is_none() {
-            return Err("this schedule never comes round".into());
+            let key = if schedule.is_some() {
+                "schedule"
+            } else {
+                "every"
+            };
+            return Err(mistake(key)("this schedule never comes round".into()));
         }
         Ok(Some(s))
     }
@@ -177,5 +215,20 @@ mod tests {
                 "{c:?} {e:?} {tz:?}"
             );
         }
+        let huge = Schedule::parse(None, Some("1m"), None, Some("99999999d")).unwrap_err();
+        assert_eq!(huge.key, "jitter", "{huge:?}");
+        assert!(huge.message.contains("longer than"), "{huge:?}");
+        assert_eq!(
+            Schedule::parse(None, Some("1m"), None, Some("1x"))
+                .unwrap_err()
+                .key,
+            "jitter"
+        );
+        assert_eq!(
+            Schedule::parse(Some("* *"), None, None, None)
+                .unwrap_err()
+                .key,
+            "schedule"
+        );
     }
 }

@@ -26,8 +26,12 @@ impl Shard {
         let (index, count) = (i.trim().parse::<u64>(), n.trim().parse::<u64>());
         match (index, count) {
             (Ok(index), Ok(count)) if count > 0 && index < count => Ok(Shard { index, count }),
+            (_, Ok(count)) if count > 0 => Err(format!(
+                "--shard {text:?}: INDEX must be a whole number below COUNT (0/{count} .. {}/{count})",
+                count - 1
+            )),
             _ => Err(format!(
-                "--shard {text:?}: INDEX must be below COUNT, both whole numbers (0/4 .. 3/4)"
+                "--shard {text:?}: expected INDEX/COUNT, whole numbers with INDEX below COUNT, like 0/4"
             )),
         }
     }
@@ -74,6 +78,15 @@ mod tests {
             Ok(Shard { index: 2, count: 3 })
         );
         assert!(Shard::from_completion_index(None, 3).is_err());
+        let out_of_range = Shard::from_completion_index(Some("7"), 3).unwrap_err();
+        assert!(out_of_range.contains("(0/3 .. 2/3)"), "{out_of_range}");
+        assert!(Shard::parse("9/16").is_ok());
+        assert!(
+            Shard::parse("16/16")
+                .unwrap_err()
+                .contains("(0/16 .. 15/16)")
+        );
+        assert!(!Shard::parse("1/0").unwrap_err().contains(".."));
     }
 
     #[test]
