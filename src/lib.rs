@@ -15,8 +15,9 @@ pub mod progress;
 pub mod reference;
 pub mod report;
 
-// Wire: HTTP to one registry, and where credentials come from.
+// Secrets: the one home of credentials and where they come from.
 pub mod credentials;
+// Wire: HTTP to one registry; it decides where credentials may go.
 pub mod transport;
 
 // Stores: a repository of a registry, or an OCI layout directory.

@@ -27,10 +27,11 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     for m in DATA {
         rules.insert(m, with(&[]));
     }
-    // The wire: HTTP, auth and credential lookup; never a manifest or a store.
+    // Credentials: the one home of secrets, below the wire that sends them.
     let wire_data = ["backoff", "digest", "reference"];
-    rules.insert("transport", wire_data.to_vec());
-    rules.insert("credentials", [&wire_data[..], &["transport"]].concat());
+    rules.insert("credentials", wire_data.to_vec());
+    // The wire: HTTP and auth; never a manifest or a store.
+    rules.insert("transport", [&wire_data[..], &["credentials"]].concat());
     rules.insert("store", with(&["transport", "credentials"]));
     // The engine talks to stores only: no URL, status or credential.
     rules.insert("copy", with(&["store"]));
@@ -38,7 +39,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
     rules.insert("cli", with(&["store", "copy", "sync"]));
     rules.insert(
         "app",
-        with(&["store", "copy", "sync", "cli", "credentials", "transport"]),
+        with(&["store", "copy", "sync", "cli", "credentials"]),
     );
     rules
 }

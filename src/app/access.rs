@@ -11,9 +11,9 @@ use anyhow::Result;
 use super::UsageError;
 use crate::cli::{DestAccess, SourceAccess, UploadModeArg};
 use crate::credentials::CredentialSource;
+use crate::credentials::Credentials;
 use crate::store::Access;
 use crate::store::registry::UploadMode;
-use crate::transport::Credentials;
 
 /// How to reach the source side.
 pub(super) fn source(a: &SourceAccess, authfile: Option<&PathBuf>) -> Result<Access> {

@@ -15,10 +15,11 @@ use std::time::Duration;
 use super::layout::LayoutStore;
 use super::registry::{Registry, RegistryStore, UploadMode, upload::DEFAULT_CHUNK_SIZE};
 use super::{Store, StoreError};
+use crate::credentials::Credentials;
 use crate::credentials::{self, CredentialSource, Env};
 use crate::manifest::MAX_MANIFEST_SIZE;
 use crate::reference::{ImageRef, Reference};
-use crate::transport::{Credentials, Transport, TransportOptions};
+use crate::transport::{Transport, TransportOptions};
 
 /// How to reach a registry or layout, and how to talk to it.
 #[derive(Debug, Clone, PartialEq, Eq)]

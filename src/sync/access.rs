@@ -1,20 +1,14 @@
 //! A config's `registries:` entries → [`Access`] settings, with the
-//! credentials they name read when a job first needs them.
-//!
-//! Owns reading `password_env` and `password_file` (a missing variable or
-//! an unreadable file is the job's error, named by variable or path,
-//! never by value). Never opens a store.
+//! credentials they name read (by `credentials`) when a job first needs
+//! them: a missing variable or an unreadable file is that job's error.
+//! Never opens a store and never reads a secret itself.
 
-use std::path::Path;
 use std::time::Duration;
 
 use super::job::{Config, Creds, Job, RegistrySettings};
-use crate::credentials::{CredentialSource, Credentials};
+use crate::credentials::{self, CredentialSource, Credentials};
 use crate::plan::Mode;
 use crate::store::Access;
-
-/// The most of a password file we read.
-const MAX_PASSWORD_FILE: u64 = 64 * 1024;
 
 /// Settings every store of a sync run shares.
 #[derive(Debug, Clone, Copy)]
@@ -48,18 +42,11 @@ fn from_settings(s: &RegistrySettings) -> Result<Access, String> {
             ..CredentialSource::default()
         },
         Some(Creds::Env { username, variable }) => {
-            let password = std::env::var(variable)
-                .ok()
-                .filter(|v| !v.is_empty())
-                .ok_or_else(|| {
-                    format!(
-                        "registry {}: environment variable {variable} (password_env) is not set",
-                        s.host
-                    )
-                })?;
-            basic(username, &password)
+            with(credentials::from_env(&s.host, username, variable).map_err(|e| e.to_string())?)
         }
-        Some(Creds::File { username, path }) => basic(username, &password_file(&s.host, path)?),
+        Some(Creds::File { username, path }) => {
+            with(credentials::from_file(&s.host, username, path).map_err(|e| e.to_string())?)
+        }
     };
     Ok(Access {
         credentials,
@@ -70,24 +57,9 @@ fn from_settings(s: &RegistrySettings) -> Result<Access, String> {
     })
 }
 
-fn basic(username: &str, password: &str) -> CredentialSource {
+fn with(creds: Credentials) -> CredentialSource {
     CredentialSource {
-        creds: Some(Credentials::basic(username, password)),
+        creds: Some(creds),
         ..CredentialSource::default()
     }
-}
-
-/// A password file's first line.
-fn password_file(host: &str, path: &Path) -> Result<String, String> {
-    let why = |e: String| format!("registry {host}: password_file {}: {e}", path.display());
-    let meta = std::fs::metadata(path).map_err(|e| why(e.to_string()))?;
-    if !meta.is_file() || meta.len() > MAX_PASSWORD_FILE {
-        return Err(why("not a small regular file".into()));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| why(e.to_string()))?;
-    let line = text.lines().next().unwrap_or("").trim_end_matches('\r');
-    if line.is_empty() {
-        return Err(why("empty".into()));
-    }
-    Ok(line.to_string())
 }

@@ -8,7 +8,6 @@
 //! redacted).
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +22,7 @@ use super::challenge::parse_challenges;
 use super::client::Clients;
 use super::error::{TransportError, describe_reqwest, redact_url};
 use super::policy::check_realm;
+pub use crate::credentials::Credentials;
 
 /// The most of a token response we read: a JWT is a few KiB; a server that
 /// sends more is broken or hostile.
@@ -37,76 +37,14 @@ const EXPIRY_MARGIN: Duration = Duration::from_secs(5);
 /// costs one token request.
 const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
-/// What we may present to one registry.
-#[derive(Clone, PartialEq, Eq)]
-pub enum Credentials {
-    /// A user name and password: HTTP Basic, or Basic to the token server.
-    Basic { username: String, password: String },
-    /// An OAuth2 refresh token (docker's `identitytoken`): exchanged at the
-    /// token server for access tokens.
-    IdentityToken { username: String, token: String },
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Credentials::Basic { username, .. } => write!(f, "Basic({username:?}, ***)"),
-            Credentials::IdentityToken { username, .. } => {
-                write!(f, "IdentityToken({username:?}, ***)")
-            }
-        }
-    }
-}
-
-impl Credentials {
-    pub fn basic(username: &str, password: &str) -> Credentials {
-        Credentials::Basic {
-            username: username.to_string(),
-            password: password.to_string(),
-        }
-    }
-
-    pub fn identity_token(username: &str, token: &str) -> Credentials {
-        Credentials::IdentityToken {
-            username: username.to_string(),
-            token: token.to_string(),
-        }
-    }
-
-    /// Parses `USER:PASS` (the password may contain colons).
-    pub fn parse(s: &str) -> Option<Credentials> {
-        let (u, p) = s.split_once(':')?;
-        (!u.is_empty()).then(|| Credentials::basic(u, p))
-    }
-
-    pub fn username(&self) -> &str {
-        match self {
-            Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. } => {
-                username
-            }
-        }
-    }
-
-    fn basic_header(&self) -> HeaderValue {
-        let raw = match self {
-            Credentials::Basic { username, password } => format!("{username}:{password}"),
-            // The GET fallback of the refresh-token flow: docker's convention
-            // for a token without a user name.
-            Credentials::IdentityToken { username, token } => {
-                let user = if username.is_empty() {
-                    "<token>"
-                } else {
-                    username
-                };
-                format!("{user}:{token}")
-            }
-        };
-        let encoded = base64::engine::general_purpose::STANDARD.encode(raw);
-        let mut v = HeaderValue::from_str(&format!("Basic {encoded}"))
-            .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
-        v.set_sensitive(true);
-        v
-    }
+/// The `Authorization: Basic` value for `c`, marked sensitive so that no
+/// debug output of the HTTP stack shows it.
+fn basic_header(c: &Credentials) -> HeaderValue {
+    let encoded = base64::engine::general_purpose::STANDARD.encode(c.basic_text());
+    let mut v = HeaderValue::from_str(&format!("Basic {encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("Basic"));
+    v.set_sensitive(true);
+    v
 }
 
 /// A token and when to stop using it.
@@ -186,7 +124,7 @@ impl Auth {
         match scheme {
             None => Ok(None),
             Some(Scheme::Basic) => match &*self.credentials.lock().await {
-                Some(c @ Credentials::Basic { .. }) => Ok(Some(c.basic_header())),
+                Some(c @ Credentials::Basic { .. }) => Ok(Some(basic_header(c))),
                 Some(Credentials::IdentityToken { .. }) => Err(self.auth_error(
                     "the registry wants Basic credentials, but only an identity token was given"
                         .into(),
@@ -427,7 +365,7 @@ impl Auth {
         }
         let mut req = client.get(url.clone());
         if let Some(c) = credentials {
-            req = req.header(reqwest::header::AUTHORIZATION, c.basic_header());
+            req = req.header(reqwest::header::AUTHORIZATION, basic_header(&c));
         }
         req.send().await.map_err(|e| {
             self.auth_error(format!(

@@ -1,6 +1,8 @@
-//! Where credentials come from: flags and environment, auth files
-//! (podman's `containers/auth.json`, docker's `config.json`) and credential
-//! helpers (`docker-credential-NAME get`).
+//! Credentials, and every place they come from: flags and environment,
+//! auth files (podman's `containers/auth.json`, docker's `config.json`),
+//! credential helpers (`docker-credential-NAME get`), and the variables and
+//! files a sync config names (`named`). The one home of secrets: the
+//! transport takes a [`Credentials`] from here and decides where it may go.
 //!
 //! Owns lookup order and key matching: the first source that knows the
 //! registry wins; inside a file `credHelpers` for the host, then the
@@ -19,7 +21,11 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::reference::DOCKER_HUB;
-pub use crate::transport::Credentials;
+mod named;
+mod secret;
+
+pub use named::{from_env, from_file};
+pub use secret::Credentials;
 
 /// How long a credential helper may take before we give up on it.
 pub const HELPER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -40,6 +46,9 @@ pub enum CredentialError {
         registry: String,
         message: String,
     },
+    /// A secret a config names by variable or file could not be read.
+    #[error("registry {registry}: {message}")]
+    Named { registry: String, message: String },
 }
 
 /// What a user said about credentials for one side of a copy or one
