@@ -176,6 +176,17 @@ pub struct CopyJob {
     pub target_lacks_tag: bool,
 }
 
+/// What a run knows about one image before copying it, beyond its
+/// references and options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Known {
+    /// The mirror job the image belongs to.
+    pub label: Option<String>,
+    pub hint: Option<Hint>,
+    /// The target's tag list, read just before, lacks the tag.
+    pub target_lacks_tag: bool,
+}
+
 /// A target digest pushed earlier, and the source digest it was built from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hint {
@@ -198,6 +209,37 @@ impl CopyJob {
         source: ImageRef,
         target: ImageRef,
         options: CopyOptions,
+    ) -> Result<CopyJob, PlanError> {
+        CopyJob::with_context(source, target, options, Known::default())
+    }
+
+    /// The image `digest` of `source` into `target`'s repository by digest
+    /// only, no tag moving (the parts of an index being assembled).
+    pub fn pinned(
+        source: ImageRef,
+        digest: Digest,
+        target: ImageRef,
+        options: CopyOptions,
+    ) -> CopyJob {
+        CopyJob {
+            source,
+            target,
+            src: ManifestRef::Digest(digest),
+            dst_tag: None,
+            dst_digest: None,
+            options,
+            label: None,
+            hint: None,
+            target_lacks_tag: false,
+        }
+    }
+
+    /// A job with what the run knows of it, complete from the start.
+    pub fn with_context(
+        source: ImageRef,
+        target: ImageRef,
+        options: CopyOptions,
+        context: Known,
     ) -> Result<CopyJob, PlanError> {
         options.validate()?;
         let src = match (source.digest(), source.tag()) {
@@ -222,9 +264,9 @@ impl CopyJob {
             src,
             dst_tag,
             options,
-            label: None,
-            hint: None,
-            target_lacks_tag: false,
+            label: context.label,
+            hint: context.hint,
+            target_lacks_tag: context.target_lacks_tag,
         })
     }
 

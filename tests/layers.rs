@@ -141,3 +141,161 @@ fn layers_point_down_only() {
         violations.join("\n")
     );
 }
+
+/// The copy engine's files, by module name (`blobs`, `image`, …; `mod` is
+/// `copy/mod.rs`).
+fn copy_files() -> Vec<(String, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/copy");
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("read src/copy") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "rs") {
+            let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+            out.push((name, std::fs::read_to_string(&p).expect("read")));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The sibling modules a file of `src/copy/` imports through `super::`
+/// (an item of `mod.rs` itself counts as `mod`).
+fn sibling_imports(text: &str, modules: &[String]) -> Vec<String> {
+    let code: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("//"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let name_of = |s: &str| -> String {
+        let n: String = s
+            .trim()
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_')
+            .collect();
+        if modules.contains(&n) {
+            n
+        } else {
+            "mod".to_string()
+        }
+    };
+    let mut used = Vec::new();
+    let mut rest = code.as_str();
+    while let Some(i) = rest.find("super::") {
+        rest = &rest[i + "super::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let inner = group.split('}').next().unwrap_or("");
+            used.extend(
+                inner
+                    .split(',')
+                    .filter(|p| !p.trim().is_empty())
+                    .map(name_of),
+            );
+        } else {
+            used.push(name_of(rest));
+        }
+    }
+    used.sort();
+    used.dedup();
+    used
+}
+
+/// A cycle in `edges`, as the path that closes it.
+fn find_cycle(edges: &BTreeMap<String, Vec<String>>) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        edges: &BTreeMap<String, Vec<String>>,
+        path: &mut Vec<String>,
+        done: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = path.iter().position(|p| p == n) {
+            let mut cycle = path[i..].to_vec();
+            cycle.push(n.to_string());
+            return Some(cycle);
+        }
+        if done.iter().any(|d| d == n) {
+            return None;
+        }
+        path.push(n.to_string());
+        for m in edges.get(n).into_iter().flatten() {
+            if let Some(c) = visit(m, edges, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.push(n.to_string());
+        None
+    }
+    let mut done = Vec::new();
+    edges
+        .keys()
+        .find_map(|n| visit(n, edges, &mut Vec::new(), &mut done))
+}
+
+#[test]
+fn the_copy_engine_has_no_import_circle() {
+    let files = copy_files();
+    let modules: Vec<String> = files.iter().map(|(n, _)| n.clone()).collect();
+    let edges: BTreeMap<String, Vec<String>> = files
+        .iter()
+        .map(|(n, text)| {
+            let deps = sibling_imports(text, &modules)
+                .into_iter()
+                .filter(|d| d != n)
+                .collect();
+            (n.clone(), deps)
+        })
+        .collect();
+    assert_eq!(find_cycle(&edges), None, "an import circle in src/copy/");
+}
+
+#[test]
+fn the_cycle_finder_finds_cycles() {
+    let modules = ["a", "b", "c"].map(String::from).to_vec();
+    assert_eq!(
+        sibling_imports("use super::{a, b::X};\nuse super::Thing;", &modules),
+        ["a", "b", "mod"]
+    );
+    let mut edges: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    edges.insert("a".into(), vec!["b".into()]);
+    edges.insert("b".into(), vec!["c".into()]);
+    edges.insert("c".into(), vec![]);
+    assert_eq!(find_cycle(&edges), None);
+    edges.insert("c".into(), vec!["a".into()]);
+    assert_eq!(
+        find_cycle(&edges),
+        Some(["a", "b", "c", "a"].map(String::from).to_vec())
+    );
+}
+
+#[test]
+fn the_copy_engine_has_one_door() {
+    let mut problems = Vec::new();
+    for (name, text) in copy_files() {
+        if name == "mod" {
+            for line in text.lines() {
+                if line.trim_start().starts_with("pub mod ") {
+                    problems.push(format!("src/copy/mod.rs: {line}: submodules are private"));
+                }
+            }
+        }
+    }
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let modules: Vec<String> = copy_files().into_iter().map(|(n, _)| n).collect();
+    for file in files
+        .iter()
+        .filter(|f| module_of(&src, f).as_deref() != Some("copy"))
+    {
+        let text = std::fs::read_to_string(file).expect("read");
+        for m in &modules {
+            if text.contains(&format!("copy::{m}::")) {
+                problems.push(format!(
+                    "{}: reaches into copy::{m}; use what copy re-exports",
+                    file.display()
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -14,7 +14,7 @@ use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::copy::diff_ids::DiffIdCache;
+use crate::copy::DiffIdCache;
 use crate::digest::Digest;
 
 /// The most of the file we read: a few hundred bytes per layer.

@@ -13,7 +13,7 @@ use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, access, cache_dir, par
 use crate::cli::{CopyArgs, FormatArg, ModeArg, Output};
 use crate::copy::{Replicator, RunSettings, Task};
 use crate::credentials::Env;
-use crate::plan::{CopyJob, CopyOptions, Format, Limits, Mode, PlatformSelection};
+use crate::plan::{CopyJob, CopyOptions, Format, Known, Limits, Mode, PlatformSelection};
 use crate::platform::Platform;
 use crate::progress::{Progress, Silent};
 use crate::reference::ImageRef;
@@ -131,9 +131,17 @@ async fn all_tags(
     let tags = tags.with_context(|| format!("listing the tags of {source}"))?;
     tags.iter()
         .map(|t| {
-            let mut job = CopyJob::new(source.with_tag(t), target.with_tag(t), options.clone())
-                .map_err(|e| UsageError(e.to_string()))?;
-            job.target_lacks_tag = present.as_ref().is_some_and(|p| !p.contains(t));
+            let context = Known {
+                target_lacks_tag: present.as_ref().is_some_and(|p| !p.contains(t)),
+                ..Known::default()
+            };
+            let job = CopyJob::with_context(
+                source.with_tag(t),
+                target.with_tag(t),
+                options.clone(),
+                context,
+            )
+            .map_err(|e| UsageError(e.to_string()))?;
             Ok(Task {
                 job,
                 src: src.clone(),

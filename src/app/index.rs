@@ -1,22 +1,18 @@
-//! `ocirepl index create`: single-platform images → one multi-arch index,
-//! children copied into the target repository first (by digest, no tag),
-//! the index pushed last with annotations on it (seed 003).
+//! `ocirepl index create`: flags → the parts, opened → `copy::create_index`
+//! (which copies the images by digest and pushes the index last) → a line
+//! or JSON.
 
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::copy::print_report;
 use super::{EXIT_OK, UsageError, access, parse_ref};
 use crate::cli::{IndexCreateArgs, Output};
-use crate::copy::shape::image_platform;
-use crate::copy::{Replicator, RunSettings, push_manifest};
+use crate::copy::{IndexError, IndexPart, Replicator, RunSettings, create_index};
 use crate::credentials::Env;
-use crate::manifest::index::assemble;
-use crate::media::Kind;
-use crate::plan::{CopyJob, CopyOptions, DEFAULT_TAG};
-use crate::reference::{ImageRef, ManifestRef};
-use crate::report::Action;
+use crate::plan::DEFAULT_TAG;
+use crate::reference::ImageRef;
 use crate::store::{Role, Stores};
 
 pub(super) async fn create(args: IndexCreateArgs, quiet: bool) -> Result<ExitCode> {
@@ -43,46 +39,29 @@ pub(super) async fn create(args: IndexCreateArgs, quiet: bool) -> Result<ExitCod
     let stores = Stores::new(Env::from_process());
     let dst = stores.open(&target, &dst_access, Role::Target)?;
     let replicator = Replicator::new(RunSettings::default());
-
-    let mut entries = Vec::new();
+    let mut parts = Vec::new();
     for from in &args.from {
         let source = parse_ref(from, "--from")?;
         let src = stores.open(&source, &src_access, Role::Source)?;
-        let job = CopyJob::new(source.clone(), target.clone(), CopyOptions::default())
-            .map_err(|e| UsageError(e.to_string()))?;
-        // Children go in by digest: only the index moves a tag.
-        let job = CopyJob {
-            dst_tag: None,
-            ..job
-        };
-        let image = src
-            .manifest_get(&job.src)
-            .await
-            .with_context(|| format!("reading {source}"))?;
-        if image.media_type.kind() != Kind::Image {
-            bail!(UsageError(format!(
-                "--from {source} is a {}, not a single-platform image",
-                image.media_type
-            )));
-        }
-        let platform = image_platform(src.as_ref(), &image)
-            .await
-            .with_context(|| format!("reading the platform of {source}"))?;
-        let job = CopyJob {
-            src: ManifestRef::Digest(image.digest.clone()),
-            ..job
-        };
-        let report = replicator.run(&job, src.as_ref(), dst.as_ref()).await;
-        if report.action == Action::Failed {
-            print_report(&report, Output::Human, quiet, &|l| eprintln!("{l}"))?;
-            bail!("copying {source} into {target} failed");
-        }
-        entries.push((image, platform));
+        parts.push(IndexPart { source, src });
     }
-    let index = assemble(&entries, &annotations).context("building the index")?;
-    push_manifest(dst.as_ref(), &ManifestRef::Tag(tag.clone()), &index)
-        .await
-        .with_context(|| format!("pushing the index to {target}"))?;
+    let made = create_index(
+        &replicator,
+        &parts,
+        (&target, dst.as_ref()),
+        &tag,
+        &annotations,
+    )
+    .await;
+    let (index, entries) = match made {
+        Ok(done) => done,
+        Err(IndexError::Usage(why)) => bail!(UsageError(why)),
+        Err(IndexError::Copy(report)) => {
+            print_report(&report, Output::Human, quiet, &|l| eprintln!("{l}"))?;
+            bail!(IndexError::Copy(report));
+        }
+        Err(e) => bail!(e),
+    };
     match args.output {
         Output::Json => println!(
             "{}",
@@ -90,7 +69,7 @@ pub(super) async fn create(args: IndexCreateArgs, quiet: bool) -> Result<ExitCod
                 "target": target.to_string(),
                 "digest": index.digest.to_string(),
                 "media_type": index.media_type.to_string(),
-                "manifests": entries.iter().map(|(m, p)| serde_json::json!({"digest": m.digest.to_string(), "platform": p.to_string()})).collect::<Vec<_>>(),
+                "manifests": entries.iter().map(|e| serde_json::json!({"digest": e.digest.to_string(), "platform": e.platform.to_string()})).collect::<Vec<_>>(),
             })
         ),
         Output::Human if !quiet => eprintln!(

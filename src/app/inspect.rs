@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{EXIT_OK, access, parse_ref};
 use crate::cli::{InspectArgs, Output, TagsArgs};
-use crate::copy::shape::image_platform;
+use crate::copy::{ReferrerVia, find_referrers, image_platform};
 use crate::credentials::Env;
 use crate::manifest::{Parsed, RawManifest};
 use crate::plan::DEFAULT_TAG;
@@ -56,7 +56,7 @@ struct Referrer {
 
 /// What refers to `subject` (every place ocirepl copies from).
 async fn referrers(store: &dyn Store, subject: &crate::digest::Digest) -> Result<Vec<Referrer>> {
-    let found = crate::copy::referrers::find(store, subject, &[])
+    let found = find_referrers(store, subject, &[])
         .await
         .with_context(|| format!("listing the referrers of {subject}"))?;
     Ok(found
@@ -67,8 +67,8 @@ async fn referrers(store: &dyn Store, subject: &crate::digest::Digest) -> Result
             size: f.listed.size,
             media_type: f.listed.media_type,
             found_in: match f.place {
-                crate::copy::referrers::Place::Listed => "referrers".to_string(),
-                crate::copy::referrers::Place::CosignTag(t) => format!("tag {t}"),
+                ReferrerVia::Listed => "referrers".to_string(),
+                ReferrerVia::CosignTag(t) => format!("tag {t}"),
             },
             annotations: f.listed.annotations,
         })

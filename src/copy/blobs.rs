@@ -8,35 +8,17 @@
 //! upload, and memory does not grow with layer size.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use futures::stream::{self, StreamExt};
 
 use super::diff_ids::{DiffIds, gunzip_tap};
-use super::image::Image;
-use super::{CopyError, Step, retry};
+use super::error::{CopyError, Step};
+use super::retry;
+use super::shared::{Image, Trust};
 use crate::digest::{Digest, verify_stream};
 use crate::progress::{BlobOutcome, Event, Progress};
 use crate::store::{Blob, BlobStream, Lookup, StoreError};
-
-/// Counters for an image's report.
-#[derive(Debug, Default)]
-pub struct BlobStats {
-    pub copied: AtomicU64,
-    pub mounted: AtomicU64,
-    pub skipped: AtomicU64,
-    pub bytes: AtomicU64,
-}
-
-/// Whether the target's word that it holds a blob is believed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trust {
-    /// A HEAD (or the run's ledger) saying "present" settles it.
-    Head,
-    /// The target refused a manifest for a blob its HEAD claimed: send
-    /// every blob again without asking (oras-go#1212's self-heal).
-    Nothing,
-}
 
 /// Copies every blob the target lacks, [`Image::jobs`] at a time. After
 /// the first failure no new blob starts, but transfers in flight finish:
@@ -181,7 +163,7 @@ async fn diff_id_without_transfer(
     let Some(ids) = wants else {
         return Ok(());
     };
-    if ids.from_cache(&blob.digest) {
+    if ids.found_in_cache(&blob.digest) {
         return Ok(());
     }
     retry::retrying(retry::BLOB, &blob.digest, StoreError::is_transient, || {

@@ -69,7 +69,7 @@ impl<'a> DiffIds<'a> {
 
     /// For a layer that will not stream: takes the remembered diff_id, if
     /// any. `false`: the layer must be read to learn it.
-    pub fn from_cache(&self, d: &Digest) -> bool {
+    pub fn found_in_cache(&self, d: &Digest) -> bool {
         match self.cache.get(d) {
             Some(id) => {
                 self.keep(d, id);

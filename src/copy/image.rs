@@ -9,12 +9,14 @@ use std::collections::HashSet;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::blobs::{self, BlobStats, Trust};
+use super::blobs;
 use super::diff_ids::DiffIds;
+use super::error::{CopyError, Failure, Step};
 use super::platforms::{self, RootChoice};
 use super::shape::{self, Shaped};
+use super::shared::{Image, Outcome, ReferrerCounts, Selected, Trust};
 use super::walk::{self, WalkOptions};
-use super::{CopyError, Failure, Replicator, Step, push, referrers};
+use super::{push, referrers};
 use crate::digest::Digest;
 use crate::manifest::RawManifest;
 use crate::manifest::schema1::Schema1;
@@ -22,70 +24,7 @@ use crate::media::Kind;
 use crate::plan::{CopyJob, CopyOptions};
 use crate::reference::ManifestRef;
 use crate::report::Action;
-use crate::store::{Blob, Location, Store, StoreError};
-
-/// One image in flight: the run it belongs to, the job, both ends.
-pub(super) struct Image<'a> {
-    pub run: &'a Replicator,
-    pub job: &'a CopyJob,
-    pub src: &'a dyn Store,
-    pub dst: &'a dyn Store,
-    pub src_at: Location,
-    pub dst_at: Location,
-    pub stats: &'a BlobStats,
-}
-
-impl<'a> Image<'a> {
-    pub fn new(
-        run: &'a Replicator,
-        job: &'a CopyJob,
-        src: &'a dyn Store,
-        dst: &'a dyn Store,
-        stats: &'a BlobStats,
-    ) -> Image<'a> {
-        Image {
-            run,
-            job,
-            src,
-            dst,
-            src_at: src.location(),
-            dst_at: dst.location(),
-            stats,
-        }
-    }
-
-    pub fn jobs(&self) -> usize {
-        self.run.jobs()
-    }
-}
-
-/// What a successful copy did.
-pub(super) struct Outcome {
-    pub action: Action,
-    pub source_digest: Digest,
-    pub target_digest: Digest,
-    pub manifests_pushed: u64,
-    /// Why the target digest differs from the source's (or what it came from).
-    pub reason: Option<String>,
-    /// `--plan`: the bytes a run would move.
-    pub bytes_to_move: Option<u64>,
-    /// `--referrers`: what travelled with the image.
-    pub referrers: Option<referrers::Counts>,
-}
-
-impl Outcome {
-    fn up_to_date(source: Digest, target: Digest, reason: Option<String>) -> Outcome {
-        Outcome {
-            action: Action::UpToDate,
-            source_digest: source,
-            target_digest: target,
-            manifests_pushed: 0,
-            reason,
-            bytes_to_move: None,
-            referrers: None,
-        }
-    }
-}
+use crate::store::StoreError;
 
 /// The target digest a copy will push, known before the walk.
 pub(super) struct Prediction {
@@ -103,17 +42,6 @@ pub(super) struct Resolved {
     pub prediction: Option<Prediction>,
     /// What the target reference names now, when that can decide anything.
     pub current: Option<Digest>,
-}
-
-/// Step 2: what will be pushed.
-pub(super) struct Selected {
-    /// The source digest of what is pushed (the child, when unwrapped).
-    pub source_digest: Digest,
-    pub shaped: Shaped,
-    /// Every blob of the selected tree, each once.
-    pub blobs: Vec<Blob>,
-    pub schema1: Option<Schema1>,
-    pub target_ref: ManifestRef,
 }
 
 pub(super) async fn copy_image(img: &Image<'_>) -> Result<Outcome, CopyError> {
@@ -486,7 +414,7 @@ async fn with_referrers(
     img: &Image<'_>,
     resolved: &Resolved,
     outcome: &Outcome,
-) -> Result<referrers::Counts, CopyError> {
+) -> Result<ReferrerCounts, CopyError> {
     let source = &resolved.source_digest;
     let root = match &resolved.root {
         Some(r) => r.clone(),
@@ -509,7 +437,7 @@ async fn with_referrers(
         },
     };
     let mut subjects = children;
-    let mut behind = referrers::Counts::default();
+    let mut behind = ReferrerCounts::default();
     if &outcome.target_digest == source {
         subjects.insert(0, source.clone());
     } else {

@@ -10,7 +10,7 @@ use crate::manifest::{Descriptor, Parsed, RawManifest};
 use crate::plan::PlatformSelection;
 use crate::platform::Platform;
 
-use super::{CopyError, Step};
+use super::error::{CopyError, Step};
 
 /// What the plan makes of the source root.
 #[derive(Debug, Clone)]

@@ -9,10 +9,11 @@
 
 use futures::stream::{self, TryStreamExt};
 
-use super::blobs::{self, Trust};
+use super::blobs;
 use super::diff_ids::DiffIds;
-use super::image::{Image, Outcome, Selected};
-use super::{CopyError, Step, retry, schema1};
+use super::error::{CopyError, Step};
+use super::shared::{Image, Outcome, Selected, Trust};
+use super::{retry, schema1};
 use crate::manifest::RawManifest;
 use crate::reference::ManifestRef;
 use crate::report::Action;

@@ -13,10 +13,11 @@
 
 use std::collections::HashSet;
 
-use super::blobs::{self, Trust};
-use super::image::Image;
+use super::blobs;
+use super::error::{CopyError, Step};
+use super::push;
+use super::shared::{Image, ReferrerCounts, Trust};
 use super::walk::{self, WalkOptions};
-use super::{CopyError, Step, push};
 use crate::digest::Digest;
 use crate::manifest::RawManifest;
 use crate::manifest::referrers::{
@@ -34,20 +35,9 @@ pub const MAX_DEPTH: usize = 4;
 /// Referrers one image may bring in all.
 pub const MAX_PER_IMAGE: usize = 4096;
 
-/// What travelled.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub copied: u64,
-    /// Already in the target.
-    pub present: u64,
-    /// Not copied, each with a reason in `notes`.
-    pub left_behind: u64,
-    pub notes: Vec<String>,
-}
-
 /// Where a referrer was found, which decides how it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Place {
+pub enum Via {
     /// The referrers API or the tag schema: it names its subject.
     Listed,
     /// One of cosign's tags: written under the same tag.
@@ -58,7 +48,7 @@ pub enum Place {
 #[derive(Debug, Clone)]
 pub struct Found {
     pub listed: Listed,
-    pub place: Place,
+    pub place: Via,
 }
 
 /// What became of one referrer.
@@ -70,8 +60,11 @@ enum Moved {
 
 /// Copies the referrers of `subjects` (manifests already in the target
 /// under the same digests), then theirs, to the target.
-pub(super) async fn travel(img: &Image<'_>, subjects: Vec<Digest>) -> Result<Counts, CopyError> {
-    let mut counts = Counts::default();
+pub(super) async fn travel(
+    img: &Image<'_>,
+    subjects: Vec<Digest>,
+) -> Result<ReferrerCounts, CopyError> {
+    let mut counts = ReferrerCounts::default();
     let mut seen: HashSet<Digest> = subjects.iter().cloned().collect();
     let mut level = subjects;
     for _ in 0..MAX_DEPTH {
@@ -97,7 +90,7 @@ pub(super) async fn travel(img: &Image<'_>, subjects: Vec<Digest>) -> Result<Cou
                         continue;
                     }
                 }
-                if f.place == Place::Listed {
+                if f.place == Via::Listed {
                     listed_here.push(f.listed.clone());
                 }
                 next.push(f.listed.digest);
@@ -141,7 +134,7 @@ pub async fn find(
     let wanted =
         |t: Option<&str>| types.is_empty() || t.is_some_and(|t| types.iter().any(|w| w == t));
     let mut found: Vec<Found> = Vec::new();
-    let add = |l: Listed, place: Place, found: &mut Vec<Found>| {
+    let add = |l: Listed, place: Via, found: &mut Vec<Found>| {
         if wanted(l.artifact_type.as_deref()) && !found.iter().any(|f| f.listed.digest == l.digest)
         {
             found.push(Found { listed: l, place });
@@ -154,7 +147,7 @@ pub async fn find(
     {
         guard(subject, list.len())?;
         for l in list {
-            add(l, Place::Listed, &mut found);
+            add(l, Via::Listed, &mut found);
         }
     }
     match src
@@ -171,7 +164,7 @@ pub async fn find(
             })?;
             guard(subject, list.len())?;
             for l in list {
-                add(l, Place::Listed, &mut found);
+                add(l, Via::Listed, &mut found);
             }
         }
         Err(StoreError::NotFound { .. }) => {}
@@ -193,7 +186,7 @@ pub async fn find(
             .map_err(|e| CopyError::new(step(), e))?;
         let mut l = listed(&m).map_err(|e| CopyError::manifest(step(), tag.clone(), e))?;
         l.artifact_type = Some(kind.to_string());
-        add(l, Place::CosignTag(tag), &mut found);
+        add(l, Via::CosignTag(tag), &mut found);
     }
     guard(subject, found.len())?;
     Ok(found)
@@ -227,8 +220,8 @@ async fn copy_one(img: &Image<'_>, subject: &Digest, f: &Found) -> Result<Moved,
     let d = &f.listed.digest;
     let step = || Step::Referrers(subject.clone());
     let target_ref = match &f.place {
-        Place::CosignTag(tag) => ManifestRef::Tag(tag.clone()),
-        Place::Listed => ManifestRef::Digest(d.clone()),
+        Via::CosignTag(tag) => ManifestRef::Tag(tag.clone()),
+        Via::Listed => ManifestRef::Digest(d.clone()),
     };
     let current = img
         .dst
@@ -241,7 +234,7 @@ async fn copy_one(img: &Image<'_>, subject: &Digest, f: &Found) -> Result<Moved,
     let m = read(img.src, d, Some(f.listed.size))
         .await
         .map_err(|e| CopyError::new(step(), e))?;
-    if f.place == Place::Listed && subject_of(&m).as_ref() != Some(subject) {
+    if f.place == Via::Listed && subject_of(&m).as_ref() != Some(subject) {
         let names = subject_of(&m).map_or("no subject".to_string(), |s| s.to_string());
         return Ok(Moved::Refused(format!(
             "{d} was listed as a referrer of {subject} but names {names}: refused"

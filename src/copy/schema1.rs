@@ -12,9 +12,9 @@ use bytes::Bytes;
 use futures::StreamExt;
 
 use super::diff_ids::DiffIds;
-use super::image::{Image, Selected};
+use super::error::{CopyError, Step};
 use super::shape::to_oci;
-use super::{CopyError, Step};
+use super::shared::{Image, Selected};
 use crate::digest::Digest;
 use crate::manifest::RawManifest;
 use crate::manifest::oci::Remap;

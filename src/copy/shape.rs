@@ -11,9 +11,9 @@ use std::collections::HashSet;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use super::error::{CopyError, Step};
 use super::platforms::RootChoice;
 use super::walk::CopyTree;
-use super::{CopyError, Step};
 use crate::digest::Digest;
 use crate::manifest::index::{self, Selection};
 use crate::manifest::oci::{self, Remap};

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
-use super::{CopyError, Step};
+use super::error::{CopyError, Step};
 use crate::digest::Digest;
 use crate::manifest::{Descriptor, Parsed, RawManifest};
 use crate::media;

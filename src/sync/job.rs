@@ -303,6 +303,7 @@ impl Validator<'_> {
             .as_ref()
             .or(defaults.ratelimit_min.as_ref())
             .map_or(DEFAULT_RATELIMIT_MIN, |r| r.value);
+        options.pull_reserve = Some(u64::from(ratelimit_min));
         let schedule = self.schedule(raw, defaults);
         let prune_max = raw
             .prune_max

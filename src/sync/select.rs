@@ -15,7 +15,7 @@ use super::job::{Config, Endpoint, Job};
 use super::shard::Shard;
 use super::state::State;
 use crate::copy::Task;
-use crate::plan::CopyJob;
+use crate::plan::{CopyJob, Known};
 use crate::reference::{ImageRef, Reference};
 use crate::report::{Action, BlobCounts, ImageReport};
 use crate::store::{Access, Role, Store, Stores};
@@ -171,16 +171,19 @@ async fn expand_repository(
                 .push(skipped(job, &source.with_tag(&tag), &target.with_tag(&tag)));
             continue;
         }
-        let mut copy = CopyJob::new(
+        let target_tag = target.with_tag(&tag);
+        let context = Known {
+            label: Some(job.name.clone()),
+            hint: scope.state.hint(&target_tag.to_string(), &job.options),
+            target_lacks_tag: present.as_ref().is_some_and(|p| !p.contains(&tag)),
+        };
+        let copy = CopyJob::with_context(
             source.with_tag(&tag),
-            target.with_tag(&tag),
+            target_tag,
             job.options.clone(),
+            context,
         )
         .map_err(|e| e.to_string())?;
-        copy.label = Some(job.name.clone());
-        copy.options.pull_reserve = Some(u64::from(job.ratelimit_min));
-        copy.hint = scope.state.hint(&copy.target_display(), &copy.options);
-        copy.target_lacks_tag = present.as_ref().is_some_and(|p| !p.contains(&tag));
         out.tasks.push(Task {
             job: copy,
             src: src.clone(),

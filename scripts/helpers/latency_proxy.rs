@@ -5,13 +5,13 @@
 
 // The proxy reaches its siblings as `super::fake` and `super::image`.
 #[allow(dead_code)]
-#[path = "../tests/support/fake.rs"]
+#[path = "../../tests/support/fake.rs"]
 mod fake;
 #[allow(dead_code)]
-#[path = "../tests/support/image.rs"]
+#[path = "../../tests/support/image.rs"]
 mod image;
 #[allow(dead_code)]
-#[path = "../tests/support/proxy.rs"]
+#[path = "../../tests/support/proxy.rs"]
 mod proxy;
 
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //!                               3-platform indexes in one layout, tags printed)
 
 #[allow(dead_code)]
-#[path = "../tests/support/image.rs"]
+#[path = "../../tests/support/image.rs"]
 mod image;
 
 use image::{ImageSpec, Layer, LayoutWriter};

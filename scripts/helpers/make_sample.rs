@@ -6,7 +6,7 @@
 //! cargo run --example make_sample -- examples/sample
 
 #[allow(dead_code)]
-#[path = "../tests/support/image.rs"]
+#[path = "../../tests/support/image.rs"]
 mod image;
 
 use image::{ImageSpec, Layer, LayoutWriter, gzip, sha256, tar_with_file};

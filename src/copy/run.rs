@@ -1,0 +1,164 @@
+//! The [`Replicator`]: one run's copies (one `copy`, every tag of
+//! `--all-tags`, every image of a `sync`), each image through the named
+//! steps of `image`, with the run's ledger and copy slots shared.
+//!
+//! Owns running tasks and turning each outcome into its report. Never
+//! decides how an image is copied (that is `image` and the steps).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+
+use super::error::CopyError;
+use super::image;
+use super::shared::{BlobStats, Image, Outcome, Run, RunSettings};
+use crate::plan::CopyJob;
+use crate::progress::Event;
+use crate::report::{Action, BlobCounts, ImageReport};
+use crate::store::{Store, StoreError};
+
+/// Images checked at once (whether they are up to date: a HEAD per side).
+/// Checks are cheap and bounded anyway by each registry's request limiter;
+/// only images that need copying wait for one of the `jobs` copy slots.
+pub const CHECKS_AT_ONCE: usize = 64;
+
+/// The tags `dst` holds, read once (a listing, concurrently with the
+/// source's) so that each tag it lacks needs no HEAD (see
+/// `CopyJob::target_lacks_tag`). `None` when it will not list them: every
+/// tag is then asked about, as without a listing.
+pub async fn target_tags(dst: &dyn Store) -> Option<HashSet<String>> {
+    match dst.tags().await {
+        Ok(tags) => Some(tags.into_iter().collect()),
+        // A repository the target does not have yet lists nothing.
+        Err(StoreError::NotFound { .. }) => Some(HashSet::new()),
+        Err(e) => {
+            tracing::debug!("the target's tags, to spare HEADs: {e}");
+            None
+        }
+    }
+}
+
+/// One image of a run: the job and the two stores it goes between.
+#[derive(Clone)]
+pub struct Task {
+    pub job: CopyJob,
+    pub src: Arc<dyn Store>,
+    pub dst: Arc<dyn Store>,
+}
+
+/// Copies images, sharing one ledger across all of them.
+pub struct Replicator {
+    run: Run,
+}
+
+impl Replicator {
+    pub fn new(settings: RunSettings) -> Replicator {
+        Replicator {
+            run: Run::new(settings),
+        }
+    }
+
+    pub fn jobs(&self) -> usize {
+        self.run.jobs()
+    }
+
+    /// `--plan`: nothing is written.
+    pub fn plan_only(&self) -> bool {
+        self.run.settings.plan_only
+    }
+
+    /// Images to run at once: their checks overlap, their copies take
+    /// turns for [`RunSettings::jobs`] slots.
+    pub fn in_flight(&self) -> usize {
+        self.jobs().max(CHECKS_AT_ONCE)
+    }
+
+    /// Runs tasks ([`Replicator::in_flight`] at a time). Reports come back
+    /// in the order of `tasks`.
+    pub async fn run_all(&self, tasks: &[Task]) -> Vec<ImageReport> {
+        stream::iter(tasks)
+            .map(|t| self.run(&t.job, t.src.as_ref(), t.dst.as_ref()))
+            .buffered(self.in_flight())
+            .collect()
+            .await
+    }
+
+    /// Copies one image and reports on it; failures are in the report.
+    pub async fn run(&self, job: &CopyJob, src: &dyn Store, dst: &dyn Store) -> ImageReport {
+        let started = Instant::now();
+        let stats = BlobStats::default();
+        let target = job.target_display();
+        self.run
+            .settings
+            .progress
+            .event(Event::ImageStarted { image: &target });
+        let img = Image::new(&self.run, job, src, dst, &stats);
+        let result = image::copy_image(&img).await;
+        let report = report(job, &stats, result, started);
+        self.run
+            .settings
+            .progress
+            .event(Event::ImageDone { report: &report });
+        report
+    }
+}
+
+fn report(
+    job: &CopyJob,
+    stats: &BlobStats,
+    result: Result<Outcome, CopyError>,
+    started: Instant,
+) -> ImageReport {
+    let mut report = ImageReport {
+        job: job.label.clone(),
+        source: job.source_display(),
+        target: job.target_display(),
+        source_digest: None,
+        target_digest: None,
+        digest_preserved: false,
+        action: Action::Failed,
+        blobs: BlobCounts {
+            copied: stats.copied.load(Ordering::Relaxed),
+            mounted: stats.mounted.load(Ordering::Relaxed),
+            skipped: stats.skipped.load(Ordering::Relaxed),
+        },
+        manifests_pushed: 0,
+        bytes_copied: stats.bytes.load(Ordering::Relaxed),
+        duration_ms: started.elapsed().as_millis() as u64,
+        reason: None,
+        referrers: None,
+        error: None,
+        usage_error: false,
+    };
+    match result {
+        Ok(o) => {
+            report.digest_preserved = o.source_digest == o.target_digest;
+            report.reason = o.reason;
+            report.source_digest = Some(o.source_digest.to_string());
+            report.target_digest = Some(o.target_digest.to_string());
+            report.action = o.action;
+            report.manifests_pushed = o.manifests_pushed;
+            if let Some(bytes) = o.bytes_to_move {
+                report.bytes_copied = bytes;
+            }
+            report.referrers = o.referrers.map(|c| crate::report::ReferrerCounts {
+                copied: c.copied,
+                present: c.present,
+                left_behind: c.left_behind,
+                notes: c.notes,
+            });
+        }
+        Err(e) if e.is_budget() => {
+            report.action = Action::Skipped;
+            report.reason = Some(e.failure.to_string());
+        }
+        Err(e) => {
+            report.usage_error = e.is_usage();
+            report.error = Some(e.to_string());
+        }
+    }
+    report
+}
