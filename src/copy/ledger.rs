@@ -1,5 +1,5 @@
 //! The run-wide blob ledger: which blob this run has seen in which
-//! repository of which place, and one lock per (repository, digest).
+//! repository of which place, and one lock per (place, digest).
 //!
 //! Owns the answers a run can give without asking a registry: "digest D is
 //! in registry R, repository P" (an image sharing it needs no HEAD), "it is
@@ -18,16 +18,23 @@ type Lock = Arc<tokio::sync::Mutex<()>>;
 
 #[derive(Default)]
 pub struct Ledger {
-    locks: Mutex<HashMap<(Location, Digest), Lock>>,
+    /// One lock per (place, digest): repositories of one registry share
+    /// it, so the second image needing a digest there waits for the first
+    /// upload and then mounts it, instead of uploading it again.
+    locks: Mutex<HashMap<(String, Digest), Lock>>,
     present: Mutex<HashMap<Digest, HashSet<Location>>>,
 }
 
 impl Ledger {
-    /// Waits until no other image of the run works on `digest` in `at`;
-    /// the lock is held until the guard drops.
+    /// Waits until no other image of the run works on `digest` anywhere
+    /// in `at`'s place (registry or layout); the lock is held until the
+    /// guard drops.
     pub async fn hold(&self, at: &Location, digest: &Digest) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = match self.locks.lock() {
-            Ok(mut map) => map.entry((at.clone(), digest.clone())).or_default().clone(),
+            Ok(mut map) => map
+                .entry((at.place.clone(), digest.clone()))
+                .or_default()
+                .clone(),
             Err(_) => Arc::default(),
         };
         lock.lock_owned().await
@@ -98,12 +105,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn one_holder_at_a_time_per_repository_and_digest() {
+    async fn one_holder_at_a_time_per_registry_and_digest() {
         let l = Arc::new(Ledger::default());
         let d = Digest::sha256(b"x");
         let g = l.hold(&at("r", "a"), &d).await;
-        let other = l.hold(&at("r", "b"), &d).await;
-        drop(other);
+        let elsewhere = l.hold(&at("r2", "a"), &d).await;
+        drop(elsewhere);
         let l2 = l.clone();
         let d2 = d.clone();
         let waiter = tokio::spawn(async move {
@@ -111,7 +118,16 @@ mod tests {
         });
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         assert!(!waiter.is_finished());
+        // Another repository of the same registry waits too: it will mount.
+        let l3 = l.clone();
+        let d3 = d.clone();
+        let sibling = tokio::spawn(async move {
+            let _g = l3.hold(&at("r", "b"), &d3).await;
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!sibling.is_finished());
         drop(g);
         waiter.await.unwrap();
+        sibling.await.unwrap();
     }
 }
