@@ -317,9 +317,10 @@ pub struct CopyArgs {
     #[arg(value_name = "SRC")]
     pub source: String,
 
-    /// Where to copy it.
-    #[arg(value_name = "DST")]
-    pub destination: String,
+    /// Where to copy it; several DSTs get the image from one read of SRC
+    /// (each succeeds or fails on its own).
+    #[arg(value_name = "DST", required = true, num_args = 1..)]
+    pub destinations: Vec<String>,
 
     #[command(flatten)]
     pub src: SourceAccess,

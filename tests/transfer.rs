@@ -228,11 +228,11 @@ fn a_run_mounts_from_repositories_it_already_wrote() {
         let src = stores.open(&source, &access, Role::Source).unwrap();
         let task = |to: &str| {
             let target = ImageRef::parse(&b.image(to)).unwrap();
-            Task {
-                job: CopyJob::new(source.clone(), target.clone(), CopyOptions::default()).unwrap(),
-                src: src.clone(),
-                dst: stores.open(&target, &access, Role::Target).unwrap(),
-            }
+            Task::new(
+                CopyJob::new(source.clone(), target.clone(), CopyOptions::default()).unwrap(),
+                src.clone(),
+                stores.open(&target, &access, Role::Target).unwrap(),
+            )
         };
         let tasks = vec![task("first:t00"), task("second:t00")];
         let settings = RunSettings {

@@ -11,7 +11,7 @@ use super::cache::FileCache;
 use super::progress::{self, Bars};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, access, cache_dir, parse_ref};
 use crate::cli::{CopyArgs, FormatArg, ModeArg, Output};
-use crate::copy::{Replicator, RunSettings, Task};
+use crate::copy::{Replicator, RunSettings, Target, Task, target_tags};
 use crate::credentials::Env;
 use crate::plan::{CopyJob, CopyOptions, Format, Known, Limits, Mode, PlatformSelection};
 use crate::platform::Platform;
@@ -22,27 +22,47 @@ use crate::store::{Access, Role, Store, Stores};
 
 pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let source = parse_ref(&args.source, "SRC")?;
-    let target = parse_ref(&args.destination, "DST")?;
+    let targets = args
+        .destinations
+        .iter()
+        .map(|d| parse_ref(d, "DST"))
+        .collect::<Result<Vec<_>>>()?;
     let options = options(&args)?;
     let (src_access, dst_access) = accesses(&args)?;
     // Usage mistakes are found before anything is opened or created.
-    refuse_writing_the_source(&source, &target, args.all_tags)?;
-    let single = match args.all_tags {
-        true => {
-            check_repositories(&source, &target)?;
-            None
+    for target in &targets {
+        refuse_writing_the_source(&source, target, args.all_tags)?;
+        if args.all_tags {
+            check_repositories(&source, target)?;
         }
+    }
+    refuse_repeated_targets(&targets)?;
+    let single = match args.all_tags {
+        true => None,
         false => Some(
-            CopyJob::new(source.clone(), target.clone(), options.clone())
+            targets
+                .iter()
+                .map(|t| CopyJob::new(source.clone(), t.clone(), options.clone()))
+                .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| UsageError(e.to_string()))?,
         ),
     };
     let stores = Stores::new(Env::from_process());
     let src = stores.open(&source, &src_access, Role::Source)?;
-    let dst = stores.open(&target, &dst_access, Role::Target)?;
+    let dsts = targets
+        .iter()
+        .map(|t| stores.open(t, &dst_access, Role::Target))
+        .collect::<Result<Vec<_>, _>>()?;
     let tasks = match single {
-        Some(job) => vec![Task { job, src, dst }],
-        None => all_tags(&source, &target, &options, &src, &dst).await?,
+        Some(jobs) => vec![Task {
+            src,
+            targets: jobs
+                .into_iter()
+                .zip(dsts)
+                .map(|(job, dst)| Target { job, dst })
+                .collect(),
+        }],
+        None => all_tags(&source, (&targets, &dsts), &options, &src).await?,
     };
     let json = args.output == Output::Json;
     let bars = progress::wanted(args.progress, quiet, json)
@@ -119,33 +139,57 @@ fn check_repositories(source: &ImageRef, target: &ImageRef) -> Result<()> {
     Ok(())
 }
 
-/// `--all-tags`: every tag of SRC to the same tag in DST.
+/// Two DSTs naming one repository and tag would race for it.
+fn refuse_repeated_targets(targets: &[ImageRef]) -> Result<()> {
+    for (i, a) in targets.iter().enumerate() {
+        for b in &targets[i + 1..] {
+            let same = match (a, b) {
+                (ImageRef::Registry(x), ImageRef::Registry(y)) => {
+                    x.same_repository(y) && x.tag() == y.tag()
+                }
+                _ => a == b,
+            };
+            if same {
+                return Err(UsageError(format!("DST {b} is given twice ({a})")).into());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `--all-tags`: every tag of SRC to the same tag in each DST.
 async fn all_tags(
     source: &ImageRef,
-    target: &ImageRef,
+    (targets, dsts): (&[ImageRef], &[Arc<dyn Store>]),
     options: &CopyOptions,
     src: &Arc<dyn Store>,
-    dst: &Arc<dyn Store>,
 ) -> Result<Vec<Task>> {
-    let (tags, present) = futures::join!(src.tags(), crate::copy::target_tags(dst.as_ref()));
+    let listings = futures::future::join_all(dsts.iter().map(|d| target_tags(d.as_ref())));
+    let (tags, present) = futures::join!(src.tags(), listings);
     let tags = tags.with_context(|| format!("listing the tags of {source}"))?;
     tags.iter()
         .map(|t| {
-            let context = Known {
-                target_lacks_tag: present.as_ref().is_some_and(|p| !p.contains(t)),
-                ..Known::default()
-            };
-            let job = CopyJob::with_context(
-                source.with_tag(t),
-                target.with_tag(t),
-                options.clone(),
-                context,
-            )
-            .map_err(|e| UsageError(e.to_string()))?;
+            let mut each = Vec::new();
+            for ((target, dst), present) in targets.iter().zip(dsts).zip(&present) {
+                let context = Known {
+                    target_lacks_tag: present.as_ref().is_some_and(|p| !p.contains(t)),
+                    ..Known::default()
+                };
+                let job = CopyJob::with_context(
+                    source.with_tag(t),
+                    target.with_tag(t),
+                    options.clone(),
+                    context,
+                )
+                .map_err(|e| UsageError(e.to_string()))?;
+                each.push(Target {
+                    job,
+                    dst: dst.clone(),
+                });
+            }
             Ok(Task {
-                job,
                 src: src.clone(),
-                dst: dst.clone(),
+                targets: each,
             })
         })
         .collect()

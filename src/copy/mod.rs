@@ -15,6 +15,7 @@
 mod blobs;
 mod diff_ids;
 mod error;
+mod fanout;
 mod image;
 mod index;
 mod ledger;
@@ -32,6 +33,6 @@ pub use diff_ids::DiffIdCache;
 pub use error::{CopyError, Failure, Step};
 pub use index::{IndexEntry, IndexError, IndexPart, create_index};
 pub use referrers::{Found as FoundReferrer, Via as ReferrerVia, find as find_referrers};
-pub use run::{CHECKS_AT_ONCE, Replicator, Task, target_tags};
+pub use run::{CHECKS_AT_ONCE, Replicator, Target, Task, target_tags};
 pub use shape::image_platform;
 pub use shared::RunSettings;

@@ -13,6 +13,7 @@ use std::time::Instant;
 use futures::stream::{self, StreamExt};
 
 use super::error::CopyError;
+use super::fanout::SharedSource;
 use super::image;
 use super::shared::{BlobStats, Image, Outcome, Run, RunSettings};
 use crate::plan::CopyJob;
@@ -41,12 +42,30 @@ pub async fn target_tags(dst: &dyn Store) -> Option<HashSet<String>> {
     }
 }
 
-/// One image of a run: the job and the two stores it goes between.
+/// One source image of a run and where it goes: one target, or several
+/// (each read from the source once; see `fanout`).
 #[derive(Clone)]
 pub struct Task {
-    pub job: CopyJob,
     pub src: Arc<dyn Store>,
+    pub targets: Vec<Target>,
+}
+
+/// One target of a task: its job (the target reference, tag, options)
+/// and its store.
+#[derive(Clone)]
+pub struct Target {
+    pub job: CopyJob,
     pub dst: Arc<dyn Store>,
+}
+
+impl Task {
+    /// A task with one target.
+    pub fn new(job: CopyJob, src: Arc<dyn Store>, dst: Arc<dyn Store>) -> Task {
+        Task {
+            src,
+            targets: vec![Target { job, dst }],
+        }
+    }
 }
 
 /// Copies images, sharing one ledger across all of them.
@@ -79,11 +98,43 @@ impl Replicator {
     /// Runs tasks ([`Replicator::in_flight`] at a time). Reports come back
     /// in the order of `tasks`.
     pub async fn run_all(&self, tasks: &[Task]) -> Vec<ImageReport> {
-        stream::iter(tasks)
-            .map(|t| self.run(&t.job, t.src.as_ref(), t.dst.as_ref()))
+        let per_task: Vec<Vec<ImageReport>> = stream::iter(tasks)
+            .map(|t| self.run_task(t))
             .buffered(self.in_flight())
             .collect()
-            .await
+            .await;
+        per_task.into_iter().flatten().collect()
+    }
+
+    /// Copies one task's image to each of its targets; a report per
+    /// target, in the order of `task.targets`. Several targets read the
+    /// source once, through a shared source; each succeeds or fails on
+    /// its own.
+    pub async fn run_task(&self, task: &Task) -> Vec<ImageReport> {
+        let shared = match task.targets.len() {
+            0 | 1 => None,
+            _ => match SharedSource::new(task.src.clone()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!("reading the source once for several targets: {e}");
+                    None
+                }
+            },
+        };
+        let Some(shared) = shared else {
+            let each = task
+                .targets
+                .iter()
+                .map(|t| self.run(&t.job, task.src.as_ref(), t.dst.as_ref()));
+            return futures::future::join_all(each).await;
+        };
+        let handles: Vec<_> = task.targets.iter().map(|_| shared.handle()).collect();
+        let each = task
+            .targets
+            .iter()
+            .zip(&handles)
+            .map(|(t, h)| self.run(&t.job, h, t.dst.as_ref()));
+        futures::future::join_all(each).await
     }
 
     /// Copies one image and reports on it; failures are in the report.

@@ -11,6 +11,7 @@
 //! Opening stores from plain settings is [`open`]. Never decides what to copy.
 
 pub mod layout;
+pub mod mirrored;
 pub mod open;
 pub mod registry;
 
@@ -27,7 +28,7 @@ use crate::manifest::{ManifestError, RawManifest};
 use crate::reference::ManifestRef;
 use crate::transport::TransportError;
 
-pub use open::{Access, Role, Stores};
+pub use open::{Access, Mirror, Role, Stores};
 
 /// Blob bytes on their way, in chunks.
 pub type BlobStream = BoxStream<'static, Result<Bytes, StoreError>>;
@@ -140,6 +141,11 @@ pub enum StoreError {
     /// The store broke its side of the protocol in a way no status code says.
     #[error("{0}")]
     Protocol(String),
+    /// A failure met by a read another copy started and this one shared
+    /// (one source read written to several targets), passed on with
+    /// whether trying again may help.
+    #[error("{message}")]
+    Relayed { message: String, transient: bool },
 }
 
 impl StoreError {
@@ -158,6 +164,7 @@ impl StoreError {
         match self {
             StoreError::Transport(t) => t.is_transient(),
             StoreError::Integrity(IntegrityError::TooShort { .. }) => true,
+            StoreError::Relayed { transient, .. } => *transient,
             _ => false,
         }
     }

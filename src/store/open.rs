@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::layout::LayoutStore;
+use super::mirrored::MirroredStore;
 use super::registry::{Registry, RegistryStore, UploadMode, upload::DEFAULT_CHUNK_SIZE};
 use super::{Store, StoreError};
 use crate::credentials::Credentials;
@@ -42,6 +43,20 @@ pub struct Access {
     /// Tags per page asked of a registry (`None`: its choice).
     pub page_size: Option<u32>,
     pub max_manifest_size: u64,
+    /// Read mirrors of a source registry, tried in order before it.
+    pub mirrors: Vec<Mirror>,
+    /// Resolve tags at the mirrors too (else at the origin, by HEAD).
+    pub mirror_tags: bool,
+}
+
+/// A read mirror: `REGISTRY[/PREFIX]` holding the origin's repositories
+/// below the prefix, reached as its own `access` says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mirror {
+    pub registry: String,
+    /// Empty, or ending in `/`.
+    pub prefix: String,
+    pub access: Access,
 }
 
 impl Default for Access {
@@ -57,6 +72,8 @@ impl Default for Access {
             prefer_index: false,
             page_size: None,
             max_manifest_size: MAX_MANIFEST_SIZE,
+            mirrors: Vec::new(),
+            mirror_tags: false,
         }
     }
 }
@@ -110,11 +127,24 @@ impl Stores {
         match r {
             ImageRef::Registry(reference) => {
                 let registry = self.registry(reference, access)?;
-                Ok(Arc::new(RegistryStore::new(
+                let origin: Arc<dyn Store> = Arc::new(RegistryStore::new(
                     registry,
                     reference.repository(),
                     role == Role::Target,
                     access,
+                ));
+                if role == Role::Target || access.mirrors.is_empty() {
+                    return Ok(origin);
+                }
+                let mirrors = access
+                    .mirrors
+                    .iter()
+                    .map(|m| self.mirror(m, reference))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Arc::new(MirroredStore::new(
+                    origin,
+                    mirrors,
+                    access.mirror_tags,
                 )))
             }
             ImageRef::Layout(l) => Ok(self.layout(&l.path, role)?),
@@ -163,6 +193,21 @@ impl Stores {
         let registry = Arc::new(Registry::new(transport));
         known.push((key, registry.clone()));
         Ok(registry)
+    }
+
+    /// The repository of `origin` on a read mirror.
+    fn mirror(&self, m: &Mirror, origin: &Reference) -> Result<Arc<dyn Store>, StoreError> {
+        let name = format!("{}/{}{}", m.registry, m.prefix, origin.repository());
+        let at = Reference::parse(&name).map_err(|e| {
+            StoreError::Protocol(format!("read mirror {}{}: {e}", m.registry, m.prefix))
+        })?;
+        let registry = self.registry(&at, &m.access)?;
+        Ok(Arc::new(RegistryStore::new(
+            registry,
+            at.repository(),
+            false,
+            &m.access,
+        )))
     }
 
     /// Every registry this run reached, with its counters.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::job::{Config, Creds, Job, RegistrySettings};
 use crate::credentials::{self, CredentialSource, Credentials};
 use crate::plan::Mode;
-use crate::store::Access;
+use crate::store::{Access, Mirror};
 
 /// Settings every store of a sync run shares.
 #[derive(Debug, Clone, Copy)]
@@ -24,14 +24,33 @@ pub fn access(
     common: Common,
 ) -> Result<Access, String> {
     let settings = config.registries.iter().find(|r| r.host == registry);
-    let mut access = match settings {
-        Some(s) => from_settings(s)?,
-        None => Access::default(),
-    };
+    let mut access = plain(config, registry)?;
     access.prefer_index = job.options.mode != Mode::Verbatim;
     access.max_manifest_size = job.options.limits.max_manifest_size;
     access.read_timeout = common.read_timeout;
+    if let Some(s) = settings {
+        access.mirror_tags = s.mirror_tags;
+        for (host, prefix) in &s.mirrors {
+            let mut mirror = plain(config, host)?;
+            mirror.prefer_index = access.prefer_index;
+            mirror.max_manifest_size = access.max_manifest_size;
+            mirror.read_timeout = access.read_timeout;
+            access.mirrors.push(Mirror {
+                registry: host.clone(),
+                prefix: prefix.clone(),
+                access: mirror,
+            });
+        }
+    }
     Ok(access)
+}
+
+/// A registry's own settings (credentials, TLS, concurrency), or defaults.
+fn plain(config: &Config, registry: &str) -> Result<Access, String> {
+    match config.registries.iter().find(|r| r.host == registry) {
+        Some(s) => from_settings(s),
+        None => Ok(Access::default()),
+    }
 }
 
 fn from_settings(s: &RegistrySettings) -> Result<Access, String> {

@@ -75,6 +75,8 @@ pub struct RawJob {
     pub name: Option<Spanned<String>>,
     pub source: Option<Spanned<String>>,
     pub target: Option<Spanned<String>>,
+    /// Several targets, each written from one read of the source.
+    pub targets: Option<Spanned<Vec<Spanned<String>>>>,
     pub tags: Option<RawTags>,
     pub repositories: Option<RawPatterns>,
     pub platforms: Option<Vec<Spanned<String>>>,
@@ -119,6 +121,10 @@ pub struct RawRegistry {
     pub cert_dir: Option<PathBuf>,
     /// Requests in flight to this registry.
     pub concurrency: Option<Spanned<usize>>,
+    /// Read mirrors (`HOST[/PREFIX]`), tried in order before this registry.
+    pub mirrors: Option<Vec<Spanned<String>>>,
+    /// Resolve tags at the mirrors too.
+    pub mirror_tags: Option<bool>,
 }
 
 /// `{username, password_env}`, `{username, password_file}` or `{authfile}`.

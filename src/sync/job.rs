@@ -116,7 +116,8 @@ impl std::fmt::Display for Endpoint {
 pub struct Job {
     pub name: String,
     pub source: Endpoint,
-    pub target: Endpoint,
+    /// `target`, or each of `targets` (one read of the source for all).
+    pub targets: Vec<Endpoint>,
     pub tags: Filter,
     /// Tags that never change once in the target: listed there, never checked again.
     pub immutable: Vec<Pattern>,
@@ -146,6 +147,9 @@ pub struct RegistrySettings {
     pub tls_verify: Option<bool>,
     pub cert_dir: Option<PathBuf>,
     pub concurrency: Option<usize>,
+    /// Read mirrors: (registry, prefix ending in `/` or empty).
+    pub mirrors: Vec<(String, String)>,
+    pub mirror_tags: bool,
 }
 
 /// Reads and validates a config file.
@@ -177,6 +181,9 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
             &field.referenced,
             "defaults cannot set name, source or target",
         ));
+    }
+    if let Some(t) = &defaults.targets {
+        errors.push(error_at(file, &t.referenced, "defaults cannot set targets"));
     }
     let mut names = HashSet::new();
     let mut jobs = Vec::new();
@@ -240,9 +247,25 @@ impl Validator<'_> {
     fn job(&mut self, spanned: &Spanned<RawJob>, defaults: &RawJob) -> Option<Job> {
         let before = self.errors.len();
         let raw = &spanned.value;
-        let (Some(name), Some(source), Some(target)) = (&raw.name, &raw.source, &raw.target) else {
-            self.complain(spanned, "a job needs name, source and target");
+        let (Some(name), Some(source)) = (&raw.name, &raw.source) else {
+            self.complain(spanned, "a job needs name, source and target (or targets)");
             return None;
+        };
+        let written: Vec<&Spanned<String>> = match (&raw.target, &raw.targets) {
+            (Some(t), None) => vec![t],
+            (None, Some(ts)) if !ts.value.is_empty() => ts.value.iter().collect(),
+            (None, Some(ts)) => {
+                self.complain(ts, "targets is empty");
+                return None;
+            }
+            (Some(t), Some(_)) => {
+                self.complain(t, "give target or targets, not both");
+                return None;
+            }
+            (None, None) => {
+                self.complain(spanned, "a job needs name, source and target (or targets)");
+                return None;
+            }
         };
         if name.value.is_empty()
             || !name
@@ -256,15 +279,27 @@ impl Validator<'_> {
             );
         }
         let src = self.endpoint(source);
-        let dst = self.endpoint(target);
-        match (&src, &dst) {
-            (Some(a), Some(b)) if let Some(why) = a.overlaps(b) => self.complain(target, why),
-            (Some(Endpoint::Namespace { .. }), Some(Endpoint::Repository(_)))
-            | (Some(Endpoint::Repository(_)), Some(Endpoint::Namespace { .. })) => self.complain(
-                target,
-                "source and target must both be repositories, or both namespaces (ending in /)",
-            ),
-            _ => {}
+        let mut targets = Vec::new();
+        for (i, target) in written.iter().enumerate() {
+            let Some(dst) = self.endpoint(target) else {
+                continue;
+            };
+            if let Some(src) = &src {
+                self.check_pair(src, &dst, target);
+            }
+            let repeated = targets
+                .iter()
+                .any(|earlier: &Endpoint| earlier.overlaps(&dst).is_some());
+            if repeated {
+                self.complain(
+                    target,
+                    format!(
+                        "target {} is given twice (or inside another target)",
+                        written[i].value
+                    ),
+                );
+            }
+            targets.push(dst);
         }
         let pick = |j: &Option<Vec<Spanned<String>>>, d: &Option<Vec<Spanned<String>>>| {
             j.clone().or_else(|| d.clone()).unwrap_or_default()
@@ -316,7 +351,7 @@ impl Validator<'_> {
         Some(Job {
             name: name.value.clone(),
             source: src?,
-            target: dst?,
+            targets,
             tags: filter,
             immutable,
             repositories,
@@ -326,6 +361,19 @@ impl Validator<'_> {
             prune: raw.prune.or(defaults.prune).unwrap_or(false),
             prune_max,
         })
+    }
+
+    /// A source and one target that cannot go together.
+    fn check_pair(&mut self, src: &Endpoint, dst: &Endpoint, at: &Spanned<String>) {
+        match (src, dst) {
+            (a, b) if let Some(why) = a.overlaps(b) => self.complain(at, why),
+            (Endpoint::Namespace { .. }, Endpoint::Repository(_))
+            | (Endpoint::Repository(_), Endpoint::Namespace { .. }) => self.complain(
+                at,
+                "source and target must both be repositories, or both namespaces (ending in /)",
+            ),
+            _ => {}
+        }
     }
 
     /// `schedule` or `every` (the job's, else the defaults'), with its
@@ -511,13 +559,49 @@ fn registry(
             "concurrency must be at least 1",
         ));
     }
+    let mut mirrors = Vec::new();
+    for m in raw.mirrors.iter().flatten() {
+        match mirror(&m.value) {
+            Ok(parsed) if parsed.0 == r.registry() => errors.push(error_at(
+                file,
+                &m.referenced,
+                format!("{:?} is the registry itself, not a mirror of it", m.value),
+            )),
+            Ok(parsed) => mirrors.push(parsed),
+            Err(why) => errors.push(error_at(file, &m.referenced, why)),
+        }
+    }
     Some(RegistrySettings {
         host: r.registry().to_string(),
         creds,
         tls_verify: raw.tls_verify,
         cert_dir: raw.cert_dir,
         concurrency: raw.concurrency.map(|c| c.value),
+        mirrors,
+        mirror_tags: raw.mirror_tags.unwrap_or(false),
     })
+}
+
+/// A read mirror, `HOST[/PREFIX]`: (registry, prefix ending in `/` or
+/// empty). The host is required: a mirror is never Docker Hub by default.
+fn mirror(text: &str) -> Result<(String, String), String> {
+    let text = text.trim().trim_end_matches('/');
+    let (host, path) = text.split_once('/').unwrap_or((text, ""));
+    if !looks_like_host(host) {
+        return Err(format!(
+            "mirror {text:?}: expected HOST[/PREFIX], with a host (a dot, a port or localhost)"
+        ));
+    }
+    let probe = match path {
+        "" => format!("{host}/x"),
+        p => format!("{host}/{p}/x"),
+    };
+    let at = Reference::parse(&probe).map_err(|e| format!("mirror {text:?}: {e}"))?;
+    let prefix = match path {
+        "" => String::new(),
+        p => format!("{p}/"),
+    };
+    Ok((at.registry().to_string(), prefix))
 }
 
 fn creds(c: &RawCreds) -> Result<Creds, String> {

@@ -53,6 +53,8 @@ pub struct Summary {
     pub bytes_copied: u64,
     /// Requests each registry received, by `METHOD STATUS`.
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Blob bytes read from each registry (read mirrors against origins).
+    pub read: BTreeMap<String, u64>,
     pub duration_ms: u64,
 }
 
@@ -82,6 +84,14 @@ impl Summary {
             crate::report::human_bytes(self.bytes_copied),
             self.duration_ms as f64 / 1000.0
         ));
+        if self.read.len() > 1 {
+            let from: Vec<String> = self
+                .read
+                .iter()
+                .map(|(r, n)| format!("{} from {r}", crate::report::human_bytes(*n)))
+                .collect();
+            line.push_str(&format!("; read {}", from.join(", ")));
+        }
         line
     }
 }
@@ -102,6 +112,7 @@ pub async fn run(
     // A daemon's transports live across runs: this run's requests are what
     // each registry counted since it started.
     let before = requests(stores);
+    let read_before = blob_bytes_read(stores);
     let scope = Scope {
         state,
         shard: settings.shard,
@@ -132,17 +143,19 @@ pub async fn run(
         tasks.extend(e.tasks);
         repos.extend(e.repos);
     }
-    let copied: Vec<ImageReport> = stream::iter(&tasks)
+    let copied: Vec<Vec<ImageReport>> = stream::iter(&tasks)
         .map(|t| async {
-            let r = replicator.run(&t.job, t.src.as_ref(), t.dst.as_ref()).await;
-            state.record(&r, &t.job.options);
-            r
+            let rs = replicator.run_task(t).await;
+            for (r, target) in rs.iter().zip(&t.targets) {
+                state.record(r, &target.job.options);
+                on_report(r);
+            }
+            rs
         })
         .buffer_unordered(replicator.in_flight())
-        .inspect(|r| on_report(r))
         .collect()
         .await;
-    reports.extend(copied);
+    reports.extend(copied.into_iter().flatten());
     for repo in &repos {
         let Some(job) = jobs.iter().find(|j| j.name == repo.job && j.prune) else {
             continue;
@@ -169,6 +182,12 @@ pub async fn run(
             summary.requests.insert(registry, entry);
         }
     }
+    for (registry, n) in blob_bytes_read(stores) {
+        let n = n.saturating_sub(read_before.get(&registry).copied().unwrap_or(0));
+        if n > 0 {
+            summary.read.insert(registry, n);
+        }
+    }
     summary.duration_ms = started.elapsed().as_millis() as u64;
     summary
 }
@@ -182,6 +201,15 @@ fn requests(stores: &Stores) -> BTreeMap<String, BTreeMap<String, u64>> {
         for (method, status, n) in registry.stats().requests() {
             *entry.entry(format!("{method} {status}")).or_default() += n;
         }
+    }
+    out
+}
+
+/// Blob bytes read from each registry so far.
+fn blob_bytes_read(stores: &Stores) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for registry in stores.registries() {
+        *out.entry(registry.name().to_string()).or_default() += registry.blob_bytes_read();
     }
     out
 }

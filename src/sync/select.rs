@@ -14,7 +14,7 @@ use super::access::{Common, access};
 use super::job::{Config, Endpoint, Job};
 use super::shard::Shard;
 use super::state::State;
-use crate::copy::Task;
+use crate::copy::{Target, Task};
 use crate::plan::{CopyJob, Known};
 use crate::reference::{ImageRef, Reference};
 use crate::report::{Action, BlobCounts, ImageReport};
@@ -55,62 +55,80 @@ impl Scope<'_> {
     }
 }
 
-/// Expands one job; failures of one repository do not stop the others.
+/// Expands one job; failures of one repository (or one target) do not
+/// stop the others.
 pub async fn expand(config: &Config, job: &Job, stores: &Stores, scope: Scope<'_>) -> Expanded {
     let common = scope.common;
     let mut out = Expanded::default();
-    let accesses = match (
-        access(config, job.source.registry(), job, common),
-        access(config, job.target.registry(), job, common),
-    ) {
-        (Ok(s), Ok(t)) => (s, t),
-        (Err(e), _) | (_, Err(e)) => {
-            out.settled.push(failed(
-                job,
-                &job.source.to_string(),
-                &job.target.to_string(),
-                e,
-            ));
+    let every_target = || {
+        job.targets
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let src_access = match access(config, job.source.registry(), job, common) {
+        Ok(a) => a,
+        Err(e) => {
+            out.settled
+                .push(failed(job, &job.source.to_string(), &every_target(), e));
             return out;
         }
     };
-    let pairs = match repositories(job, stores, &accesses.0).await {
+    let mut dst_accesses = Vec::new();
+    for t in &job.targets {
+        match access(config, t.registry(), job, common) {
+            Ok(a) => dst_accesses.push(a),
+            Err(e) => {
+                out.settled
+                    .push(failed(job, &job.source.to_string(), &t.to_string(), e));
+                return out;
+            }
+        }
+    }
+    let groups = match repositories(job, stores, &src_access).await {
         Ok(p) => p,
         Err(e) => {
-            out.settled.push(failed(
-                job,
-                &job.source.to_string(),
-                &job.target.to_string(),
-                e,
-            ));
+            out.settled
+                .push(failed(job, &job.source.to_string(), &every_target(), e));
             return out;
         }
     };
-    for (src, dst) in pairs {
-        if let Err(e) =
-            expand_repository(job, stores, &accesses, (&src, &dst), scope, &mut out).await
-        {
+    for (src, dsts) in groups {
+        let place = Place {
+            accesses: (&src_access, &dst_accesses),
+            src: &src,
+            dsts: &dsts,
+        };
+        if let Err(e) = expand_repository(job, stores, place, scope, &mut out).await {
+            let targets: Vec<String> = dsts.iter().map(ToString::to_string).collect();
             out.settled
-                .push(failed(job, &src.to_string(), &dst.to_string(), e));
+                .push(failed(job, &src.to_string(), &targets.join(", "), e));
         }
     }
     out
 }
 
-/// (source, target) repositories of a job.
+/// Each source repository of a job, with its repository in every target
+/// (in the order of the job's targets).
 async fn repositories(
     job: &Job,
     stores: &Stores,
     src_access: &Access,
-) -> Result<Vec<(Reference, Reference)>, String> {
-    let (at, prefix, target) = match (&job.source, &job.target) {
-        (Endpoint::Repository(s), Endpoint::Repository(t)) => {
-            return Ok(vec![(s.clone(), t.clone())]);
+) -> Result<Vec<(Reference, Vec<Reference>)>, String> {
+    let (at, prefix) = match &job.source {
+        Endpoint::Repository(s) => {
+            let dsts = job
+                .targets
+                .iter()
+                .map(|t| match t {
+                    Endpoint::Repository(t) => Ok(t.clone()),
+                    Endpoint::Namespace { .. } => Err(MIXED.to_string()),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(vec![(s.clone(), dsts)]);
         }
-        (Endpoint::Namespace { at, prefix }, Endpoint::Namespace { at: t, prefix: tp }) => {
-            (at, prefix, (t, tp))
-        }
-        _ => return Err("source and target must both be repositories or both namespaces".into()),
+        Endpoint::Namespace { at, prefix } => (at, prefix),
     };
     let registry = stores.registry(at, src_access).map_err(|e| e.to_string())?;
     let catalog = registry.catalog(src_access.page_size).await.map_err(|e| {
@@ -119,7 +137,7 @@ async fn repositories(
             registry.name()
         )
     })?;
-    let mut pairs = Vec::new();
+    let mut groups = Vec::new();
     for name in catalog {
         let Some(below) = name.strip_prefix(prefix.as_str()) else {
             continue;
@@ -127,94 +145,152 @@ async fn repositories(
         if below.is_empty() || !job.repositories.admits(below) {
             continue;
         }
-        let src = at.with_repository(&name);
-        let dst = target.0.with_repository(&format!("{}{below}", target.1));
-        pairs.push((src, dst));
+        let dsts = job
+            .targets
+            .iter()
+            .map(|t| match t {
+                Endpoint::Namespace { at, prefix } => {
+                    Ok(at.with_repository(&format!("{prefix}{below}")))
+                }
+                Endpoint::Repository(_) => Err(MIXED.to_string()),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        groups.push((at.with_repository(&name), dsts));
     }
-    Ok(pairs)
+    Ok(groups)
+}
+
+const MIXED: &str = "source and targets must all be repositories or all namespaces";
+
+/// One source repository and its repository in each target.
+struct Place<'a> {
+    accesses: (&'a Access, &'a [Access]),
+    src: &'a Reference,
+    dsts: &'a [Reference],
+}
+
+/// One target repository of a source repository, opened and listed.
+struct TargetRepo {
+    image: ImageRef,
+    dst: Arc<dyn Store>,
+    /// Its tags (`None`: it would not list them).
+    present: Option<HashSet<String>>,
 }
 
 async fn expand_repository(
     job: &Job,
     stores: &Stores,
-    accesses: &(Access, Access),
-    (src_repo, dst_repo): (&Reference, &Reference),
+    place: Place<'_>,
     scope: Scope<'_>,
     out: &mut Expanded,
 ) -> Result<(), String> {
-    let source = ImageRef::Registry(src_repo.clone());
-    let target = ImageRef::Registry(dst_repo.clone());
+    let source = ImageRef::Registry(place.src.clone());
     let src = stores
-        .open(&source, &accesses.0, Role::Source)
+        .open(&source, place.accesses.0, Role::Source)
         .map_err(|e| e.to_string())?;
-    let dst = stores
-        .open(&target, &accesses.1, Role::Target)
-        .map_err(|e| e.to_string())?;
-    let repo = target.to_string();
-    // The target's tag list, one request per repository and run, is the
-    // truth about what the target holds: each tag it lacks needs no HEAD,
-    // and an immutable tag is skipped only when it is listed there. The
-    // state file never stands in for it: a tag deleted from the target
-    // behind a run's back is copied again.
-    let (listing, present) = futures::join!(src.tags(), crate::copy::target_tags(dst.as_ref()));
-    let listing = listing.map_err(|e| format!("listing the tags of {source}: {e}"))?;
-    let selected: Vec<String> = job
-        .tags
-        .apply(&listing)
-        .into_iter()
-        .filter(|t| scope.owns(&job.name, &repo, t))
-        .collect();
-    let settled = immutable_in_target(job, &selected, present.as_ref());
-    for tag in selected {
-        if settled.contains(&tag) {
-            out.settled
-                .push(skipped(job, &source.with_tag(&tag), &target.with_tag(&tag)));
-            continue;
+    let mut opened = Vec::new();
+    for (d, access) in place.dsts.iter().zip(place.accesses.1) {
+        let image = ImageRef::Registry(d.clone());
+        match stores.open(&image, access, Role::Target) {
+            Ok(dst) => opened.push((image, dst)),
+            Err(e) => out.settled.push(failed(
+                job,
+                &source.to_string(),
+                &image.to_string(),
+                e.to_string(),
+            )),
         }
-        let target_tag = target.with_tag(&tag);
-        let context = Known {
-            label: Some(job.name.clone()),
-            hint: scope.state.hint(&target_tag.to_string(), &job.options),
-            target_lacks_tag: present.as_ref().is_some_and(|p| !p.contains(&tag)),
-        };
-        let copy = CopyJob::with_context(
-            source.with_tag(&tag),
-            target_tag,
-            job.options.clone(),
-            context,
-        )
-        .map_err(|e| e.to_string())?;
-        out.tasks.push(Task {
-            job: copy,
-            src: src.clone(),
-            dst: dst.clone(),
+    }
+    // Every target's tag list, one request per repository and run, is the
+    // truth about what it holds: each tag it lacks needs no HEAD, and an
+    // immutable tag is skipped only when it is listed there. The state
+    // file never stands in for it: a tag deleted from a target behind a
+    // run's back is copied again.
+    let listings = futures::future::join_all(
+        opened
+            .iter()
+            .map(|(_, dst)| crate::copy::target_tags(dst.as_ref())),
+    );
+    let (listing, present) = futures::join!(src.tags(), listings);
+    let listing = listing.map_err(|e| format!("listing the tags of {source}: {e}"))?;
+    let targets: Vec<TargetRepo> = opened
+        .into_iter()
+        .zip(present)
+        .map(|((image, dst), present)| TargetRepo {
+            image,
+            dst,
+            present,
+        })
+        .collect();
+    for tag in job.tags.apply(&listing) {
+        let mut each = Vec::new();
+        for t in &targets {
+            if let Some(target) = target_of(job, &source, t, &tag, scope, out)? {
+                each.push(target);
+            }
+        }
+        if !each.is_empty() {
+            out.tasks.push(Task {
+                src: src.clone(),
+                targets: each,
+            });
+        }
+    }
+    for t in targets {
+        out.repos.push(Repo {
+            job: job.name.clone(),
+            source: source.to_string(),
+            target: t.image.to_string(),
+            dst: t.dst,
+            source_tags: listing.clone(),
         });
     }
-    out.repos.push(Repo {
-        job: job.name.clone(),
-        source: source.to_string(),
-        target: repo,
-        dst,
-        source_tags: listing,
-    });
     Ok(())
 }
 
-/// Selected tags that match an immutable pattern and that the target's
-/// tag list names (`None`: it would not list them, so none is settled).
-fn immutable_in_target(
+/// The copy of `tag` into one target repository, or `None` when this run
+/// does not own it (shards) or it is settled already (an immutable tag the
+/// target lists: reported skipped).
+fn target_of(
     job: &Job,
-    selected: &[String],
-    present: Option<&HashSet<String>>,
-) -> HashSet<String> {
-    let Some(present) = present else {
-        return HashSet::new();
+    source: &ImageRef,
+    t: &TargetRepo,
+    tag: &str,
+    scope: Scope<'_>,
+    out: &mut Expanded,
+) -> Result<Option<Target>, String> {
+    let repo = t.image.to_string();
+    if !scope.owns(&job.name, &repo, tag) {
+        return Ok(None);
+    }
+    let target_tag = t.image.with_tag(tag);
+    if immutable_in_target(job, tag, t.present.as_ref()) {
+        out.settled
+            .push(skipped(job, &source.with_tag(tag), &target_tag));
+        return Ok(None);
+    }
+    let context = Known {
+        label: Some(job.name.clone()),
+        hint: scope.state.hint(&target_tag.to_string(), &job.options),
+        target_lacks_tag: t.present.as_ref().is_some_and(|p| !p.contains(tag)),
     };
-    selected
-        .iter()
-        .filter(|t| job.immutable.iter().any(|p| p.matches(t)) && present.contains(*t))
-        .cloned()
-        .collect()
+    let copy = CopyJob::with_context(
+        source.with_tag(tag),
+        target_tag,
+        job.options.clone(),
+        context,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Some(Target {
+        job: copy,
+        dst: t.dst.clone(),
+    }))
+}
+
+/// Whether `tag` matches an immutable pattern and the target's tag list
+/// names it (`None`: it would not list them, so nothing is settled).
+fn immutable_in_target(job: &Job, tag: &str, present: Option<&HashSet<String>>) -> bool {
+    present.is_some_and(|p| p.contains(tag)) && job.immutable.iter().any(|p| p.matches(tag))
 }
 
 /// A report for what a run decided without copying.

@@ -15,7 +15,7 @@ mod tags;
 pub mod upload;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -53,6 +53,9 @@ pub struct Registry {
     /// Learned during the run: a mount from the repository itself answers
     /// whether it holds a blob (see `mounts`).
     self_mount: mounts::SelfMount,
+    /// Blob bytes read from this registry (what read mirrors save the
+    /// origin is told from these).
+    blob_bytes_read: Arc<AtomicU64>,
 }
 
 impl Registry {
@@ -63,7 +66,13 @@ impl Registry {
             monolithic_refused: AtomicBool::new(false),
             open_sessions: Mutex::default(),
             self_mount: mounts::SelfMount::default(),
+            blob_bytes_read: Arc::default(),
         }
+    }
+
+    /// Blob bytes read from this registry so far.
+    pub fn blob_bytes_read(&self) -> u64 {
+        self.blob_bytes_read.load(Ordering::Relaxed)
     }
 
     /// `host[:port]`.
@@ -524,13 +533,23 @@ impl Store for RegistryStore {
             .send(Request::new(Method::GET, url.clone(), scopes.clone()).blob_body(blob.size))
             .await?;
         match resp.status {
-            StatusCode::OK => Ok(resume::resuming(
-                self.registry.transport.clone(),
-                url,
-                scopes,
-                blob.size,
-                resp.into_stream(),
-            )),
+            StatusCode::OK => {
+                let read = self.registry.blob_bytes_read.clone();
+                let stream = resume::resuming(
+                    self.registry.transport.clone(),
+                    url,
+                    scopes,
+                    blob.size,
+                    resp.into_stream(),
+                );
+                Ok(stream
+                    .inspect(move |c| {
+                        if let Ok(b) = c {
+                            read.fetch_add(b.len() as u64, Ordering::Relaxed);
+                        }
+                    })
+                    .boxed())
+            }
             StatusCode::NOT_FOUND => Err(StoreError::NotFound {
                 what: format!(
                     "blob {} in {}/{}",
