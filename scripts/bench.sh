@@ -8,7 +8,7 @@
 #   RUNS=5 scripts/bench.sh     # more runs
 #   SCALE=8 scripts/bench.sh    # big layers 8 times smaller (quick look)
 #   RUNS1000=3 scripts/bench.sh # the 1,000-tag no-op over the WAN more than once
-#   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve
+#   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve, fanout
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -234,7 +234,143 @@ run_thousand() {
   stop_proxies
 }
 
-touch "$work/results"
+# Fan-out: one source image to three targets at once (ocirepl with three
+# DSTs), against three separate ocirepl copies and three skopeo copies,
+# and one single-target ocirepl copy for scale. Measures the source's blob
+# bytes read (its access log), wall, client CPU and the CPU of the source
+# and the three targets. WAN=1: only the source is behind the latency
+# proxy (where reading it once pays).
+fan_targets() {
+  local i port
+  FAN=()
+  for i in 1 2 3; do
+    stop_registry "$work/fan$i"
+    rm -rf "$work/fan$i"
+    port=$(free_port)
+    start_registry "$work/fan$i" "$port"
+    FAN+=("127.0.0.1:$port")
+  done
+  FROM=$SRC
+  if [ "${WAN:-0}" = 1 ]; then
+    "$PROXY" "$src_port" "$DELAY_MS" >"$work/psrc" & pids+=($!)
+    sleep 0.3
+    FROM=127.0.0.1:$(head -1 "$work/psrc")
+  fi
+}
+
+fan_cpu() {
+  local p
+  for p in $(cat "$work/src/pid" "$work/fan1/pid" "$work/fan2/pid" "$work/fan3/pid"); do
+    cat /proc/"$p"/task/*/schedstat
+  done | awk '{t += $1} END {printf "%.0f", t}'
+}
+
+src_blob_bytes() {
+  awk -F'"' '$2 ~ /^GET [^ ]*\/blobs\/sha256:/ { split($3, a, " "); if (a[1] < 300) t += a[2] } END { printf "%.0f", t }' "$work/src/access.log"
+}
+
+# measure_fan NAME TOOL CMD...: one run, appended to fan-results.
+measure_fan() {
+  local name=$1 tool=$2
+  shift 2
+  local bytes_before cpu_before
+  bytes_before=$(src_blob_bytes)
+  cpu_before=$(fan_cpu)
+  local TIMEFORMAT='%3R %3U %3S'
+  { time "$@" >/dev/null 2>"$work/err"; } 2>"$work/clock" || {
+    echo "failed: $*" >&2
+    cat "$work/err" >&2
+    exit 1
+  }
+  sleep 0.2
+  local wall user sys
+  read -r wall user sys <"$work/clock"
+  echo "$name $tool $wall $(awk -v a="$user" -v b="$sys" 'BEGIN { printf "%.3f", a + b }') \
+$(awk -v a="$bytes_before" -v b="$(src_blob_bytes)" 'BEGIN { printf "%.1f", (b - a) / 1048576 }') \
+$(awk -v a="$cpu_before" -v b="$(fan_cpu)" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" >>"$work/fan-results"
+}
+
+ocirepl_x3() {
+  local from=$1 image=$2 flags=$3
+  shift 3
+  for t in "$@"; do "$OCIREPL" copy -q $flags "$from/$image" "$t/$image"; done
+}
+skopeo_x3() {
+  local from=$1 image=$2
+  shift 2
+  for t in "$@"; do
+    if [ "$image" = many ]; then
+      skopeo_many "$from" "$t" "$work/tags"
+    else
+      skopeo_copy "$from/$image" "$t/$image"
+    fi
+  done
+}
+export -f skopeo_x3 skopeo_many skopeo_copy
+export OCIREPL work
+
+run_fanout() {
+  local suffix=$1
+  for _ in $(seq "$RUNS"); do
+    for image in big:v1 many; do
+      local name=${image%%:*} flags=""
+      [ "$name" = many ] && flags=--all-tags
+      fan_targets
+      measure_fan "$name$suffix" ocirepl-fan3 "$OCIREPL" copy -q $flags "$FROM/$image" "${FAN[0]}/$image" "${FAN[1]}/$image" "${FAN[2]}/$image"
+      stop_proxies; fan_targets
+      measure_fan "$name$suffix" ocirepl-x3 bash -c "$(declare -f ocirepl_x3); ocirepl_x3 $FROM $image '$flags' ${FAN[*]}"
+      stop_proxies; fan_targets
+      measure_fan "$name$suffix" skopeo-x3 bash -c "skopeo_x3 $FROM $image ${FAN[*]}"
+      stop_proxies; fan_targets
+      measure_fan "$name$suffix" ocirepl-x1 "$OCIREPL" copy -q $flags "$FROM/$image" "${FAN[0]}/$image"
+      stop_proxies
+    done
+  done
+  for i in 1 2 3; do stop_registry "$work/fan$i"; done
+}
+
+# A read mirror holding everything the origin has: ocirepl sync through it
+# (blob GETs at the origin: none) against the same sync without it.
+run_mirror() {
+  local mport
+  stop_registry "$work/mirror"
+  rm -rf "$work/mirror"
+  mport=$(free_port)
+  start_registry "$work/mirror" "$mport"
+  "$OCIREPL" copy -q --all-tags "$SRC/many" "127.0.0.1:$mport/many"
+  for _ in $(seq "$RUNS"); do
+    for with in no yes; do
+      fan_targets
+      local cfg=$work/mirror-$with.yaml
+      {
+        echo "version: 1"
+        [ "$with" = yes ] && printf 'registries:
+  "%s":
+    mirrors: ["127.0.0.1:%s"]
+' "$SRC" "$mport"
+        printf 'jobs:
+  - name: many
+    source: %s/many
+    target: %s/many
+' "$SRC" "${FAN[0]}"
+      } >"$cfg"
+      local before
+      before=$(grep -c 'GET [^ ]*/blobs/sha256:' "$work/src/access.log" || true)
+      measure_fan "many-mirror" "ocirepl-sync-mirror-$with" "$OCIREPL" sync -q "$cfg"
+      echo "$with $(( $(grep -c 'GET [^ ]*/blobs/sha256:' "$work/src/access.log" || true) - before ))" >>"$work/mirror-gets"
+    done
+  done
+  stop_registry "$work/mirror"
+  for i in 1 2 3; do stop_registry "$work/fan$i"; done
+}
+
+touch "$work/results" "$work/fan-results" "$work/mirror-gets"
+if section fanout; then
+  echo "== fan-out: one source to three targets; read mirror" >&2
+  WAN=0 run_fanout ""
+  WAN=1 run_fanout "-wan"
+  run_mirror
+fi
 if section local; then
   echo "== local ($RUNS runs)" >&2
   WAN=0 run_scenarios ""
@@ -299,6 +435,20 @@ summary=$(sort -k1,1 -k2,2 "$work/results" | awk '
     n++; w[n] = $3; c[n] = $4; r[n] = $5; q[n] = $6; g[n] = $7 }
   END { flush() }')
 
+fan_summary=$(sort -k1,1 -k2,2 "$work/fan-results" | awk '
+  function median(a, n,   i, j, t) {
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return (n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+  }
+  function flush() {
+    if (key == "") return
+    printf "%s %s %.3f %.3f %.1f %.3f\n", s, t, median(w, n), median(c, n), median(b, n), median(g, n)
+  }
+  { k = $1 " " $2; if (k != key) { flush(); key = k; s = $1; t = $2; n = 0 }
+    n++; w[n] = $3; c[n] = $4; b[n] = $5; g[n] = $6 }
+  END { flush() }')
+mirror_gets=$(awk '{ n[$1]++; t[$1] += $2 } END { for (k in n) printf "%s %.0f\n", k, t[k] / n[k] }' "$work/mirror-gets" | sort)
+
 # The hand-written analysis below the marker survives a re-run.
 marker='<!-- analysis: kept by scripts/bench.sh -->'
 analysis=""
@@ -354,6 +504,23 @@ fi
       }
     }' | sort
   echo
+  if [ -n "$fan_summary" ]; then
+    echo
+    echo "Fan-out: one source image to three targets. **ocirepl-fan3** one \`ocirepl copy SRC DST DST DST\`;"
+    echo "**ocirepl-x3** and **skopeo-x3** three copies one after another; **ocirepl-x1** one copy to one"
+    echo "target. \`-wan\`: the source alone behind ${DELAY_MS} ms per request. Source MiB: blob bytes the"
+    echo "source served (its access log). Registries' CPU: the source and the three targets."
+    echo "**many-mirror**: \`sync\` of the 40 tags with a read mirror holding all of them (yes) or"
+    echo "without (no)."
+    echo
+    echo "| scenario | tool | wall s | CPU s | source MiB | registries' CPU s | wall floor s |"
+    echo "| --- | --- | ---: | ---: | ---: | ---: | ---: |"
+    echo "$fan_summary" | awk -v cores="$(nproc)" '{printf "| %s | %s | %.3f | %.3f | %.1f | %.3f | %.3f |\n", $1, $2, $3, $4, $5, $6, ($4 + $6) / cores}'
+    if [ -n "$mirror_gets" ]; then
+      echo
+      echo "Blob GETs at the origin during the mirrored sync (mean): $(echo "$mirror_gets" | awk '{printf "%s%s mirror: %s", (NR > 1 ? "; " : ""), ($1 == "yes" ? "with" : "without"), $2}')."
+    fi
+  fi
   if [ -n "$curve" ]; then
     echo
     echo "Peak RSS of ocirepl against layer size (one image, one layer; 8 MiB chunks):"

@@ -239,7 +239,10 @@ async fn transfer(
         }
         None => (source, None),
     };
-    let verified = verify_stream(source, blob.digest.clone(), blob.size);
+    let verified = match img.src.verifies_blobs() {
+        true => source,
+        false => verify_stream(source, blob.digest.clone(), blob.size),
+    };
     img.dst.blob_put(blob, verified).await?;
     if let (Some(ids), Some(slot)) = (diff_ids, slot) {
         let diff_id = slot.lock().ok().and_then(|s| s.clone()).ok_or_else(|| {

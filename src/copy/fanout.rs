@@ -14,7 +14,7 @@
 //! Owns the spill and what is shared. Never decides what to copy, and
 //! never writes to a target.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,8 +22,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
-use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio::sync::{OnceCell, watch};
+use tokio::sync::{OnceCell, mpsc, watch};
 
 use crate::digest::{Digest, verify_stream};
 use crate::manifest::RawManifest;
@@ -31,8 +30,16 @@ use crate::manifest::referrers::Listed;
 use crate::reference::ManifestRef;
 use crate::store::{Blob, BlobStream, Location, Store, StoreError};
 
-/// The most of a spill read at once by one target.
+/// The most of a spill file read (or buffered for writing) at once.
 const READ_CHUNK: usize = 1024 * 1024;
+/// Bytes of a blob kept in memory for the targets that keep up with the
+/// source; a target further behind reads them back from the spill file.
+/// (Small under test, so that the file path is exercised.)
+const WINDOW: u64 = if cfg!(test) {
+    256 * 1024
+} else {
+    32 * 1024 * 1024
+};
 
 /// What the targets of one image share of its source.
 pub struct SharedSource {
@@ -60,17 +67,50 @@ pub struct Handle {
     asked: AtomicU64,
 }
 
-/// A blob on its way into the spill file.
+/// A blob on its way from the source: the last [`WINDOW`] bytes in
+/// memory for the targets that keep up (shared, never copied), and all of
+/// it in the spill file for a target that falls behind or comes late.
 struct Spill {
     path: PathBuf,
-    /// Bytes written so far, and how the pump ended.
-    progress: watch::Sender<Pumped>,
+    state: Mutex<Window>,
+    /// Ticks whenever bytes arrive, reach the disk, or the pump ends.
+    changed: watch::Sender<()>,
 }
 
-#[derive(Debug, Clone, Default)]
-struct Pumped {
-    written: u64,
+/// What a spill holds so far.
+#[derive(Default)]
+struct Window {
+    /// Recent chunks, with the offset of each.
+    chunks: VecDeque<(u64, Bytes)>,
+    received: u64,
+    on_disk: u64,
     end: Option<Result<(), Failed>>,
+}
+
+impl Window {
+    fn held(&self) -> u64 {
+        self.chunks.iter().map(|(_, b)| b.len() as u64).sum()
+    }
+
+    /// Bytes from `at` to the end of the chunk holding it, if in memory.
+    fn at(&self, at: u64) -> Option<Bytes> {
+        self.chunks
+            .iter()
+            .find(|(o, b)| *o <= at && at < o + b.len() as u64)
+            .map(|(o, b)| b.slice((at - o) as usize..))
+    }
+
+    /// Drops the oldest chunks beyond the window, as far as they are on disk.
+    fn trim(&mut self) {
+        while self.held() > WINDOW {
+            match self.chunks.front() {
+                Some((o, b)) if o + b.len() as u64 <= self.on_disk => {
+                    self.chunks.pop_front();
+                }
+                _ => break,
+            }
+        }
+    }
 }
 
 /// A pump's failure, passed on to every target reading it.
@@ -116,14 +156,15 @@ impl SharedSource {
             .lock()
             .map_err(|_| StoreError::Protocol("the spill table is poisoned".into()))?;
         if let Some(s) = spills.get(&blob.digest)
-            && !matches!(s.progress.borrow().end, Some(Err(_)))
+            && !s.state.lock().is_ok_and(|w| matches!(w.end, Some(Err(_))))
         {
             return Ok(s.clone());
         }
         let n = self.next_file.fetch_add(1, Ordering::Relaxed);
         let spill = Arc::new(Spill {
             path: self.dir.path().join(format!("blob-{n}")),
-            progress: watch::channel(Pumped::default()).0,
+            state: Mutex::default(),
+            changed: watch::channel(()).0,
         });
         spills.insert(blob.digest.clone(), spill.clone());
         tokio::spawn(pump(self.src.clone(), blob.clone(), open, spill.clone()));
@@ -139,79 +180,149 @@ enum Opener {
     Url(String),
 }
 
-/// Streams a blob from the source, verified, into its spill file; the last
-/// chunk is written only once size and digest are checked.
+/// Streams a blob from the source, verified, into its spill: memory for
+/// the readers that keep up, a file (written by a thread of its own) for
+/// the rest. The last chunk arrives only once size and digest are checked.
 async fn pump(src: Arc<dyn Store>, blob: Blob, open: Opener, spill: Arc<Spill>) {
     let result = fill(src.as_ref(), &blob, open, &spill).await;
     let end = result.map_err(|e| Failed {
         transient: e.is_transient(),
         message: e.to_string(),
     });
-    spill.progress.send_modify(|p| p.end = Some(end));
+    spill.update(|w| w.end = Some(end));
 }
 
-async fn fill(src: &dyn Store, blob: &Blob, open: Opener, spill: &Spill) -> Result<(), StoreError> {
+impl Spill {
+    fn update(&self, f: impl FnOnce(&mut Window)) {
+        if let Ok(mut w) = self.state.lock() {
+            f(&mut w);
+        }
+        self.changed.send_replace(());
+    }
+}
+
+async fn fill(
+    src: &dyn Store,
+    blob: &Blob,
+    open: Opener,
+    spill: &Arc<Spill>,
+) -> Result<(), StoreError> {
     let stream = match open {
         Opener::Repository => src.blob_get(blob).await?,
         Opener::Url(url) => src.blob_get_url(&url, blob).await?,
     };
     let mut verified = verify_stream(stream, blob.digest.clone(), blob.size);
-    let mut file = tokio::fs::File::create(&spill.path)
-        .await
-        .map_err(|e| StoreError::io(&spill.path, e))?;
+    let file = std::fs::File::create(&spill.path).map_err(|e| StoreError::io(&spill.path, e))?;
+    let (to_disk, chunks) = mpsc::channel::<Bytes>(DISK_QUEUE);
+    let writer = tokio::task::spawn_blocking({
+        let spill = spill.clone();
+        move || write_spill(file, chunks, &spill)
+    });
     while let Some(chunk) = verified.next().await {
         let chunk = chunk?;
-        file.write_all(&chunk)
-            .await
-            .map_err(|e| StoreError::io(&spill.path, e))?;
-        // Readers open the file by path and read what `written` says is
-        // there: flush tokio's buffer to the kernel before saying so.
-        file.flush()
-            .await
-            .map_err(|e| StoreError::io(&spill.path, e))?;
-        spill
-            .progress
-            .send_modify(|p| p.written += chunk.len() as u64);
+        let len = chunk.len() as u64;
+        spill.update(|w| {
+            w.chunks.push_back((w.received, chunk.clone()));
+            w.received += len;
+            w.trim();
+        });
+        if to_disk.send(chunk).await.is_err() {
+            break;
+        }
     }
+    drop(to_disk);
+    match writer.await {
+        Ok(result) => result,
+        Err(e) => Err(StoreError::Protocol(format!(
+            "the spill writer failed: {e}"
+        ))),
+    }
+}
+
+/// Chunks waiting for the disk; a slower disk then slows the pump.
+const DISK_QUEUE: usize = 64;
+
+/// Appends chunks to the spill file in large writes, saying how far the
+/// file is written after each.
+fn write_spill(
+    file: std::fs::File,
+    mut chunks: mpsc::Receiver<Bytes>,
+    spill: &Spill,
+) -> Result<(), StoreError> {
+    use std::io::Write;
+    let io = |e| StoreError::io(&spill.path, e);
+    let mut out = std::io::BufWriter::with_capacity(READ_CHUNK, file);
+    let mut buffered = 0u64;
+    while let Some(chunk) = chunks.blocking_recv() {
+        out.write_all(&chunk).map_err(io)?;
+        buffered += chunk.len() as u64;
+        if out.buffer().is_empty() || chunks.is_empty() {
+            out.flush().map_err(io)?;
+            let done = buffered;
+            spill.update(|w| {
+                w.on_disk = done;
+                w.trim();
+            });
+        }
+    }
+    out.flush().map_err(io)?;
+    spill.update(|w| {
+        w.on_disk = buffered;
+        w.trim();
+    });
     Ok(())
 }
 
 /// One target's place in a spill.
 struct Reader {
     spill: Arc<Spill>,
-    progress: watch::Receiver<Pumped>,
-    file: Option<tokio::fs::File>,
+    changed: watch::Receiver<()>,
+    file: Option<std::fs::File>,
     at: u64,
 }
 
-/// A target's read of a spill: what is written, then waits for more,
-/// until the pump ends (a failed pump ends the read with its error).
+/// What a reader can do next.
+enum Next {
+    Bytes(Bytes),
+    /// Fallen behind the window: read this much from the file.
+    Disk(u64),
+    Wait,
+    Done,
+    Failed(Failed),
+}
+
+/// A target's read of a spill: from memory while it keeps up, from the
+/// file when it falls behind, waiting for more until the pump ends (a
+/// failed pump ends the read with its error).
 fn read_spill(spill: Arc<Spill>) -> BlobStream {
     let reader = Reader {
-        progress: spill.progress.subscribe(),
+        changed: spill.changed.subscribe(),
         spill,
         file: None,
         at: 0,
     };
     futures::stream::try_unfold(reader, |mut r| async move {
         loop {
-            let now = r.progress.borrow_and_update().clone();
-            if now.written > r.at {
-                let want = ((now.written - r.at) as usize).min(READ_CHUNK);
-                let chunk = read_at(&mut r, want).await?;
-                r.at += chunk.len() as u64;
-                return Ok(Some((chunk, r)));
-            }
-            match now.end {
-                Some(Ok(())) => return Ok(None),
-                Some(Err(f)) => {
+            r.changed.borrow_and_update();
+            match next(&r) {
+                Next::Bytes(b) => {
+                    r.at += b.len() as u64;
+                    return Ok(Some((b, r)));
+                }
+                Next::Disk(n) => {
+                    let b = read_disk(&mut r, n).await?;
+                    r.at += b.len() as u64;
+                    return Ok(Some((b, r)));
+                }
+                Next::Done => return Ok(None),
+                Next::Failed(f) => {
                     return Err(StoreError::Relayed {
                         message: f.message,
                         transient: f.transient,
                     });
                 }
-                None => {
-                    if r.progress.changed().await.is_err() {
+                Next::Wait => {
+                    if r.changed.changed().await.is_err() {
                         return Err(StoreError::Protocol(
                             "a shared blob read stopped before it ended".into(),
                         ));
@@ -223,36 +334,48 @@ fn read_spill(spill: Arc<Spill>) -> BlobStream {
     .boxed()
 }
 
-/// Up to `want` bytes of the spill from the reader's place (all of them
-/// written already).
-async fn read_at(r: &mut Reader, want: usize) -> Result<Bytes, StoreError> {
-    let path = &r.spill.path;
-    let io = |e| StoreError::io(path, e);
-    if r.file.is_none() {
-        let mut f = tokio::fs::File::open(path).await.map_err(io)?;
-        f.seek(std::io::SeekFrom::Start(r.at)).await.map_err(io)?;
-        r.file = Some(f);
-    }
-    let Some(file) = r.file.as_mut() else {
-        return Ok(Bytes::new());
+fn next(r: &Reader) -> Next {
+    let Ok(w) = r.spill.state.lock() else {
+        return Next::Failed(Failed {
+            message: "a shared blob's state is poisoned".into(),
+            transient: false,
+        });
     };
-    let mut buf = vec![0u8; want];
-    let mut filled = 0;
-    while filled < want {
-        let n = file.read(&mut buf[filled..]).await.map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        filled += n;
+    if r.at < w.received {
+        return match w.at(r.at) {
+            Some(b) => Next::Bytes(b),
+            None if r.at < w.on_disk => Next::Disk((w.on_disk - r.at).min(READ_CHUNK as u64)),
+            None => Next::Wait,
+        };
     }
-    if filled == 0 {
-        return Err(StoreError::Protocol(format!(
-            "the spill {} ended before the {want} bytes said to be there",
-            path.display()
-        )));
+    match &w.end {
+        Some(Ok(())) => Next::Done,
+        Some(Err(f)) => Next::Failed(f.clone()),
+        None => Next::Wait,
     }
-    buf.truncate(filled);
-    Ok(Bytes::from(buf))
+}
+
+/// `n` bytes of the spill file from the reader's place (all on disk).
+async fn read_disk(r: &mut Reader, n: u64) -> Result<Bytes, StoreError> {
+    use std::io::{Read, Seek};
+    let path = r.spill.path.clone();
+    let at = r.at;
+    let file = match r.file.take() {
+        Some(f) => f,
+        None => std::fs::File::open(&path).map_err(|e| StoreError::io(&path, e))?,
+    };
+    let (file, bytes) = tokio::task::spawn_blocking(move || {
+        let io = |e| StoreError::io(&path, e);
+        let mut file = file;
+        file.seek(std::io::SeekFrom::Start(at)).map_err(io)?;
+        let mut buf = vec![0u8; n as usize];
+        file.read_exact(&mut buf).map_err(io)?;
+        Ok::<_, StoreError>((file, Bytes::from(buf)))
+    })
+    .await
+    .map_err(|e| StoreError::Protocol(format!("a spill read failed: {e}")))??;
+    r.file = Some(file);
+    Ok(bytes)
 }
 
 /// The answer cached under `key`, made once by whichever target asks first
@@ -344,6 +467,11 @@ impl Store for Handle {
             .cloned()
     }
 
+    /// Every byte a target reads went through the pump's verifier first.
+    fn verifies_blobs(&self) -> bool {
+        true
+    }
+
     fn states_pull_budget(&self) -> bool {
         self.shared.src.states_pull_budget()
     }
@@ -409,7 +537,21 @@ mod tests {
         assert_eq!(ra.unwrap(), data);
         assert_eq!(rb.unwrap(), data);
         assert_eq!(shared.spills.lock().unwrap().len(), 1, "one spill");
-        // A target that comes late reads the finished spill.
+        // A target that comes late reads the finished spill: the first
+        // bytes are out of the memory window by now, so from the file.
+        let spill = shared
+            .spills
+            .lock()
+            .unwrap()
+            .values()
+            .next()
+            .unwrap()
+            .clone();
+        let first_in_memory = spill.state.lock().unwrap().chunks.front().map(|(o, _)| *o);
+        assert!(
+            first_in_memory > Some(0),
+            "the window moved on: {first_in_memory:?}"
+        );
         let late = all(shared.handle().blob_get(&blob).await.unwrap()).await;
         assert_eq!(late.unwrap(), data);
     }

@@ -284,6 +284,14 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
+    /// Whether this store's blob streams are verified already: their last
+    /// chunk comes only once size and digest are checked (a read shared by
+    /// several targets was checked as it came from the source), so a copy
+    /// need not hash them again. A store reading from outside never is.
+    fn verifies_blobs(&self) -> bool {
+        false
+    }
+
     /// Whether the store's registry has stated a pull budget (Docker Hub
     /// does on every manifest answer). Stores without one never do.
     fn states_pull_budget(&self) -> bool {
