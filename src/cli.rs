@@ -137,6 +137,47 @@ pub struct SyncArgs {
     /// Run shard $JOB_COMPLETION_INDEX of COUNT (a Kubernetes Indexed Job).
     #[arg(long, value_name = "COUNT")]
     pub shards: Option<u64>,
+
+    /// Run the jobs against their sources and write what they select into
+    /// this archive (or `oci:DIR`), under the source names, instead of the
+    /// targets.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["daemon", "from_archive"])]
+    pub to_archive: Option<String>,
+
+    /// Run the jobs with this archive (or `oci:DIR`) in place of each
+    /// source, into each job's target; a split archive is found from its
+    /// first file.
+    #[arg(long, value_name = "PATH", conflicts_with = "daemon")]
+    pub from_archive: Option<String>,
+
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
+}
+
+/// How an archive is written (`copy` to an archive, `sync --to-archive`).
+#[derive(Debug, Clone, Args)]
+pub struct ArchiveArgs {
+    /// Leave out every blob and manifest an earlier export carried, by its
+    /// inventory (`PATH.inventory.json`); repeatable.
+    #[arg(long, value_name = "INVENTORY")]
+    pub since: Vec<PathBuf>,
+
+    /// Split the archive into files no larger than SIZE (700MiB, 4GB),
+    /// at entry boundaries: PATH, PATH.2, PATH.3, …
+    #[arg(long, value_name = "SIZE")]
+    pub volume_size: Option<String>,
+
+    /// Compress the archive (layers are compressed already: none is the
+    /// default).
+    #[arg(long, value_enum, default_value_t = CompressArg::None)]
+    pub compress: CompressArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressArg {
+    None,
+    Gzip,
+    Zstd,
 }
 
 #[derive(Debug, Args)]
@@ -424,6 +465,10 @@ pub struct CopyArgs {
     /// --output json.
     #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
     pub progress: ProgressArg,
+
+    /// For an oci-archive: or docker-archive: DST.
+    #[command(flatten)]
+    pub archive: ArchiveArgs,
 }
 
 /// How to reach the source registry.

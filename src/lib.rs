@@ -14,6 +14,7 @@ pub mod platform;
 pub mod progress;
 pub mod reference;
 pub mod report;
+pub mod size;
 
 // Secrets: the one home of credentials and where they come from.
 pub mod credentials;

@@ -72,6 +72,17 @@ impl MediaType {
         }
     }
 
+    /// A Docker media type (which OCI-only tools may refuse to read).
+    pub fn is_docker(&self) -> bool {
+        matches!(
+            self,
+            MediaType::DockerList
+                | MediaType::DockerV2S2
+                | MediaType::DockerV2S1
+                | MediaType::DockerV2S1Signed
+        )
+    }
+
     pub fn kind(&self) -> Kind {
         match self {
             MediaType::OciIndex | MediaType::DockerList => Kind::Index,

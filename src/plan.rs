@@ -122,6 +122,18 @@ impl CopyOptions {
         self.referrers.clone().unwrap_or_default()
     }
 
+    /// These options with the image kept as stored: no platform filter,
+    /// no normalising, no conversion (an import from an archive whose
+    /// export applied them already).
+    pub fn as_stored(&self) -> CopyOptions {
+        CopyOptions {
+            platforms: PlatformSelection::All,
+            mode: Mode::Verbatim,
+            format: Format::Auto,
+            ..self.clone()
+        }
+    }
+
     /// Options that contradict each other.
     pub fn validate(&self) -> Result<(), PlanError> {
         if matches!(self.platforms, PlatformSelection::Unwrap(_))

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module and the modules it may use (besides itself).
 fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
-    const DATA: [&str; 9] = [
+    const DATA: [&str; 10] = [
         "backoff",
         "digest",
         "media",
@@ -18,6 +18,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         "plan",
         "report",
         "progress",
+        "size",
     ];
     let mut rules: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let with = |extra: &[&'static str]| -> Vec<&'static str> {

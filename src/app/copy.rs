@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 
 use super::cache::FileCache;
 use super::progress::{self, Bars};
-use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, access, cache_dir, parse_ref};
+use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, access, archive, cache_dir, parse_ref};
 use crate::cli::{CopyArgs, FormatArg, ModeArg, Output};
 use crate::copy::{Replicator, RunSettings, Target, Task, target_tags};
 use crate::credentials::Env;
@@ -22,13 +22,21 @@ use crate::store::{Access, Role, Store, Stores};
 
 pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let source = parse_ref(&args.source, "SRC")?;
+    let (src_access, dst_access) = accesses(&args)?;
+    let stores = Stores::new(Env::from_process()).packing(archive::pack_options(&args.archive)?);
+    let source = match &source {
+        ImageRef::Layout(l) if l.tag.is_none() && !args.all_tags => {
+            the_one_image(&source, &stores, &src_access).await?
+        }
+        _ => source,
+    };
+    // A layout or archive DST without a NAME is named after the source.
     let targets = args
         .destinations
         .iter()
-        .map(|d| parse_ref(d, "DST"))
+        .map(|d| parse_ref(d, "DST").map(|t| t.named_after(&source)))
         .collect::<Result<Vec<_>>>()?;
     let options = options(&args)?;
-    let (src_access, dst_access) = accesses(&args)?;
     // Usage mistakes are found before anything is opened or created.
     for target in &targets {
         refuse_writing_the_source(&source, target, args.all_tags)?;
@@ -47,7 +55,6 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
                 .map_err(|e| UsageError(e.to_string()))?,
         ),
     };
-    let stores = Stores::new(Env::from_process());
     let src = stores.open(&source, &src_access, Role::Source)?;
     let dsts = targets
         .iter()
@@ -96,6 +103,9 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     if args.all_tags && !quiet && !json {
         print(&summary(&reports));
     }
+    if !archive::finish(&stores, quiet, &print) {
+        worst = ExitCode::from(EXIT_FAILED);
+    }
     Ok(worst)
 }
 
@@ -108,7 +118,10 @@ fn refuse_writing_the_source(source: &ImageRef, target: &ImageRef, all_tags: boo
         (ImageRef::Registry(s), ImageRef::Registry(t)) => s.same_repository(t),
         (ImageRef::Layout(s), ImageRef::Layout(t)) => {
             let canonical = |p: &std::path::Path| std::fs::canonicalize(p).ok();
-            s.path == t.path || canonical(&s.path).is_some_and(|c| Some(c) == canonical(&t.path))
+            let same_file = s.path == t.path
+                || canonical(&s.path).is_some_and(|c| Some(c) == canonical(&t.path));
+            let name = |r: &Option<crate::reference::Reference>| r.as_ref().map(|r| r.name());
+            same_file && name(&s.repository) == name(&t.repository)
         }
         _ => false,
     };
@@ -137,6 +150,26 @@ fn check_repositories(source: &ImageRef, target: &ImageRef) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A layout or archive SRC without a NAME is the one image it holds, as
+/// skopeo reads it; several are a usage error listing them.
+async fn the_one_image(source: &ImageRef, stores: &Stores, access: &Access) -> Result<ImageRef> {
+    let store = stores.open(source, access, Role::Source)?;
+    let tags = store
+        .tags()
+        .await
+        .with_context(|| format!("listing the images of {source}"))?;
+    match tags.as_slice() {
+        [one] => Ok(source.with_tag(one)),
+        [] => Err(UsageError(format!("{source} holds no tagged image")).into()),
+        many => Err(UsageError(format!(
+            "{source} holds {} images ({}): name one, as {source}:NAME",
+            many.len(),
+            many.join(", ")
+        ))
+        .into()),
+    }
 }
 
 /// Two DSTs naming one repository and tag would race for it.

@@ -7,6 +7,7 @@
 //! `main`) only.
 
 mod access;
+mod archive;
 mod cache;
 mod copy;
 mod daemon;

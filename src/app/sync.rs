@@ -11,13 +11,14 @@ use anyhow::{Context, Result};
 
 use super::cache::FileCache;
 use super::progress::{self, Bars};
-use super::{EXIT_FAILED, EXIT_OK, UsageError, cache_dir};
+use super::{EXIT_FAILED, EXIT_OK, UsageError, archive, cache_dir};
 use crate::cli::{Output, SyncArgs};
 use crate::copy::{Replicator, RunSettings};
 use crate::credentials::Env;
 use crate::progress::{Progress, Silent};
 use crate::report::{Action, ImageReport};
 use crate::store::Stores;
+use crate::sync::airgap::{Archive, Swap};
 use crate::sync::daemon::{Health, Shared};
 use crate::sync::job::{self, Config};
 use crate::sync::metrics::Metrics;
@@ -54,6 +55,7 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
         only: args.only.clone(),
         read_timeout: Some(Duration::from_secs(args.read_timeout.max(1))),
         shard: shard(&args)?,
+        swap: swap(&args)?,
     };
     let state = State::open(args.state.as_deref()).map_err(|e| UsageError(e.to_string()))?;
     let json = args.output == Output::Json;
@@ -63,7 +65,7 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
     }
     let bars = progress::wanted(args.progress, quiet, json).then(|| Arc::new(Bars::new(0)));
     let replicator = Replicator::new(replicator_settings(&args, bars.clone()));
-    let stores = Stores::new(Env::from_process());
+    let stores = Stores::new(Env::from_process()).packing(archive::pack_options(&args.archive)?);
     let print = |line: &str| match &bars {
         Some(b) => b.println(line),
         None => eprintln!("{line}"),
@@ -82,6 +84,7 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
     if let Some(b) = &bars {
         b.finish();
     }
+    let packed = args.plan || archive::finish(&stores, quiet, &print);
     if let Some(path) = &args.metrics_file {
         let ok = summary.failed() == 0;
         metrics.job_run("all", summary.duration_ms as f64 / 1000.0, ok);
@@ -94,8 +97,30 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
     } else if !quiet {
         print(&summary.human());
     }
-    let failed = summary.failed() > 0;
+    let failed = summary.failed() > 0 || !packed;
     Ok(ExitCode::from(if failed { EXIT_FAILED } else { EXIT_OK }))
+}
+
+/// `--to-archive` or `--from-archive`.
+fn swap(args: &SyncArgs) -> Result<Option<Swap>> {
+    let parse = |text: &str, flag: &str| {
+        Archive::parse(text).map_err(|e| anyhow::Error::from(UsageError(format!("{flag}: {e}"))))
+    };
+    Ok(match (&args.to_archive, &args.from_archive) {
+        (Some(to), _) => Some(Swap::ToArchive(parse(to, "--to-archive")?)),
+        (None, Some(from)) => {
+            let archive = parse(from, "--from-archive")?;
+            if !archive.path.exists() {
+                return Err(UsageError(format!(
+                    "--from-archive: {} does not exist",
+                    archive.path.display()
+                ))
+                .into());
+            }
+            Some(Swap::FromArchive(archive))
+        }
+        (None, None) => None,
+    })
 }
 
 fn replicator_settings(args: &SyncArgs, bars: Option<Arc<Bars>>) -> RunSettings {

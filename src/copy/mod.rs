@@ -12,7 +12,9 @@
 //! `shared` and never import each other in a circle (`tests/layers.rs`
 //! checks both).
 
+mod based;
 mod blobs;
+mod closure;
 mod diff_ids;
 mod error;
 mod fanout;
@@ -29,6 +31,8 @@ mod shape;
 mod shared;
 mod walk;
 
+pub use based::Based;
+pub use closure::{Closure, Missing, missing_in_target};
 pub use diff_ids::DiffIdCache;
 pub use error::{CopyError, Failure, Step};
 pub use index::{IndexEntry, IndexError, IndexPart, create_index};

@@ -16,10 +16,11 @@ use super::error::CopyError;
 use super::fanout::SharedSource;
 use super::image;
 use super::shared::{BlobStats, Image, Outcome, Run, RunSettings};
+use crate::digest::Digest;
 use crate::plan::CopyJob;
 use crate::progress::Event;
 use crate::report::{Action, BlobCounts, ImageReport};
-use crate::store::{Store, StoreError};
+use crate::store::{Location, Store, StoreError};
 
 /// Images checked at once (whether they are up to date: a HEAD per side).
 /// Checks are cheap and bounded anyway by each registry's request limiter;
@@ -82,6 +83,13 @@ impl Replicator {
 
     pub fn jobs(&self) -> usize {
         self.run.jobs()
+    }
+
+    /// Tells the run's ledger that `at` holds `digest` (found by a check
+    /// before the copies), so that other repositories of its registry
+    /// mount it from there.
+    pub fn holds(&self, at: &Location, digest: &Digest) {
+        self.run.ledger.record(at, digest);
     }
 
     /// `--plan`: nothing is written.
@@ -147,7 +155,14 @@ impl Replicator {
             .progress
             .event(Event::ImageStarted { image: &target });
         let img = Image::new(&self.run, job, src, dst, &stats);
-        let result = image::copy_image(&img).await;
+        let result = image::copy_image(&img).await.map(|mut o| {
+            // A source that built the manifest (a docker-archive image)
+            // says how: the digest is new even where the bytes are kept.
+            if o.reason.is_none() {
+                o.reason = src.built(&o.source_digest);
+            }
+            o
+        });
         let report = report(job, &stats, result, started);
         self.run
             .settings

@@ -22,11 +22,39 @@ const MAX_NAME_LEN: usize = 255;
 /// The tag grammar's limit: one leading word character and 127 more.
 const MAX_TAG_LEN: usize = 128;
 
-/// A copy endpoint: a repository in a registry, or an OCI layout directory.
+/// A copy endpoint: a repository in a registry, or an OCI layout (a
+/// directory, or an archive).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ImageRef {
     Registry(Reference),
     Layout(LayoutRef),
+}
+
+/// How an OCI layout is kept on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LayoutKind {
+    /// `oci:DIR`: a directory.
+    Dir,
+    /// `oci-archive:PATH`: a tar of a layout (ocirepl writes the one
+    /// format that also carries docker's `manifest.json`).
+    OciArchive,
+    /// `docker-archive:PATH`: what `docker save` writes; read from its
+    /// `manifest.json` when it has no OCI layout, written as `OciArchive`.
+    DockerArchive,
+}
+
+impl LayoutKind {
+    pub fn prefix(self) -> &'static str {
+        match self {
+            LayoutKind::Dir => "oci",
+            LayoutKind::OciArchive => "oci-archive",
+            LayoutKind::DockerArchive => "docker-archive",
+        }
+    }
+
+    pub fn is_archive(self) -> bool {
+        self != LayoutKind::Dir
+    }
 }
 
 /// An image in a registry. `tag` and `digest` are both optional here; the
@@ -56,10 +84,16 @@ impl fmt::Display for ManifestRef {
     }
 }
 
-/// An image in an OCI image layout directory.
+/// An image in an OCI layout (directory or archive), named as skopeo
+/// names it: `oci:PATH[:NAME]`, where the path holds no `:` and `NAME` is a
+/// tag or a full reference (`registry.example.com/app:1.0`). A full
+/// reference gives the image a repository, so one layout holds many.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LayoutRef {
+    pub kind: LayoutKind,
     pub path: PathBuf,
+    /// The repository a full `NAME` names (no tag or digest).
+    pub repository: Option<Reference>,
     pub tag: Option<String>,
 }
 
@@ -88,8 +122,17 @@ impl ImageRef {
     /// Parses a command-line reference: `oci:PATH[:TAG]`, `docker://REF`, or a
     /// bare docker reference.
     pub fn parse(input: &str) -> Result<ImageRef, ReferenceError> {
-        if let Some(rest) = input.strip_prefix("oci:") {
-            return LayoutRef::parse(input, rest).map(ImageRef::Layout);
+        for kind in [
+            LayoutKind::Dir,
+            LayoutKind::OciArchive,
+            LayoutKind::DockerArchive,
+        ] {
+            if let Some(rest) = input
+                .strip_prefix(kind.prefix())
+                .and_then(|r| r.strip_prefix(':'))
+            {
+                return LayoutRef::parse(input, kind, rest).map(ImageRef::Layout);
+            }
         }
         let bare = input.strip_prefix("docker://").unwrap_or(input);
         Reference::parse(bare)
@@ -121,18 +164,41 @@ impl ImageRef {
         match self {
             ImageRef::Registry(r) => ImageRef::Registry(r.with(Some(tag.to_string()), None)),
             ImageRef::Layout(l) => ImageRef::Layout(LayoutRef {
-                path: l.path.clone(),
                 tag: Some(tag.to_string()),
+                ..l.clone()
             }),
         }
     }
 
-    /// The repository as a user writes it (`host/repo`, `oci:PATH`),
-    /// followed by `:TAG` or `@DIGEST` when `at` is given.
+    /// A layout target without a repository of its own is named after
+    /// the source it is written from (its repository and tag), as
+    /// `docker save` names what it saves; anything else is as written.
+    pub fn named_after(&self, source: &ImageRef) -> ImageRef {
+        match (self, source) {
+            (ImageRef::Layout(l), ImageRef::Registry(s)) if l.repository.is_none() => {
+                ImageRef::Layout(LayoutRef {
+                    repository: Some(s.with(None, None)),
+                    tag: l.tag.clone().or_else(|| s.tag().map(str::to_string)),
+                    ..l.clone()
+                })
+            }
+            (ImageRef::Layout(l), ImageRef::Layout(s)) if l.repository.is_none() => {
+                ImageRef::Layout(LayoutRef {
+                    repository: s.repository.clone(),
+                    ..l.clone()
+                })
+            }
+            _ => self.clone(),
+        }
+    }
+
+    /// The repository as a user writes it (`host/repo`, `oci:PATH`,
+    /// `oci-archive:PATH:host/repo`), followed by `:TAG` or `@DIGEST` when
+    /// `at` is given.
     pub fn at(&self, at: Option<&ManifestRef>) -> String {
         let base = match self {
             ImageRef::Registry(r) => r.name(),
-            ImageRef::Layout(l) => format!("oci:{}", l.path.display()),
+            ImageRef::Layout(l) => l.base(),
         };
         match at {
             Some(ManifestRef::Tag(t)) => format!("{base}:{t}"),
@@ -152,29 +218,58 @@ impl fmt::Display for ImageRef {
 }
 
 impl LayoutRef {
-    fn parse(input: &str, rest: &str) -> Result<LayoutRef, ReferenceError> {
-        // `oci:PATH:TAG`: the tag is after the last colon, unless what follows
-        // it looks like a path (then the colon belongs to the path).
-        let (path, tag) = match rest.rsplit_once(':') {
-            Some((p, t)) if !t.contains('/') && !p.is_empty() => (p, Some(t)),
-            _ => (rest, None),
+    fn parse(input: &str, kind: LayoutKind, rest: &str) -> Result<LayoutRef, ReferenceError> {
+        // skopeo's syntax: the path ends at the first colon.
+        let (path, name) = match rest.split_once(':') {
+            Some((p, n)) => (p, Some(n)),
+            None => (rest, None),
         };
         if path.is_empty() {
             return Err(invalid(input, "the layout path is empty"));
         }
-        if let Some(t) = tag {
-            validate_tag(input, t)?;
-        }
+        let (repository, tag) = match name {
+            None | Some("") => (None, None),
+            // A bare tag: no slash, no digest, a valid tag.
+            Some(n) if !n.contains(['/', '@']) && validate_tag(input, n).is_ok() => {
+                (None, Some(n.to_string()))
+            }
+            Some(n) => {
+                let r = Reference::parse(n).map_err(|e| match e {
+                    ReferenceError::Invalid { why, .. } => invalid(input, why),
+                    other => other,
+                })?;
+                if r.digest().is_some() {
+                    return Err(invalid(
+                        input,
+                        "a layout or archive NAME is a tag or a reference with a tag, not a digest",
+                    ));
+                }
+                let tag = r.tag().map(str::to_string);
+                (Some(r.with(None, None)), tag)
+            }
+        };
         Ok(LayoutRef {
+            kind,
             path: PathBuf::from(path),
-            tag: tag.map(str::to_string),
+            repository,
+            tag,
         })
+    }
+
+    /// `oci:PATH`, or `oci-archive:PATH:host/repo` with a repository.
+    pub fn base(&self) -> String {
+        let mut s = format!("{}:{}", self.kind.prefix(), self.path.display());
+        if let Some(r) = &self.repository {
+            s.push(':');
+            s.push_str(&r.name());
+        }
+        s
     }
 }
 
 impl fmt::Display for LayoutRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "oci:{}", self.path.display())?;
+        f.write_str(&self.base())?;
         if let Some(t) = &self.tag {
             write!(f, ":{t}")?;
         }
@@ -604,10 +699,36 @@ mod tests {
         assert_eq!(l("oci:dir").tag, None);
         assert_eq!(l("oci:/tmp/x:v1").tag.as_deref(), Some("v1"));
         assert_eq!(l("oci:/tmp/x:v1").path, PathBuf::from("/tmp/x"));
-        assert_eq!(l("oci:./a:b/c").path, PathBuf::from("./a:b/c"));
+        // skopeo's rule: the path ends at the first colon; a NAME with a
+        // slash is a full reference, giving the image a repository.
+        let named = l("oci-archive:/tmp/x.tar:registry.example.com/app:1.0");
+        assert_eq!(named.kind, LayoutKind::OciArchive);
+        assert_eq!(named.path, PathBuf::from("/tmp/x.tar"));
+        assert_eq!(
+            named.repository.as_ref().unwrap().name(),
+            "registry.example.com/app"
+        );
+        assert_eq!(named.tag.as_deref(), Some("1.0"));
+        assert_eq!(
+            named.to_string(),
+            "oci-archive:/tmp/x.tar:registry.example.com/app:1.0"
+        );
+        let hub = l("docker-archive:a.tar:alpine:3");
+        assert_eq!(hub.kind, LayoutKind::DockerArchive);
+        assert_eq!(
+            hub.repository.unwrap().name(),
+            "registry-1.docker.io/library/alpine"
+        );
         assert_eq!(l("oci:dir:v1").to_string(), "oci:dir:v1");
         assert!(ImageRef::parse("oci:").is_err());
         assert!(ImageRef::parse("oci:dir:bad tag").is_err());
+        assert!(ImageRef::parse(&format!("oci-archive:x.tar:r.io/a@sha256:{HEX}")).is_err());
+        // A layout target without a name is named after its source.
+        let src = ImageRef::parse("r.io/team/app:2").unwrap();
+        let dst = ImageRef::parse("oci-archive:x.tar")
+            .unwrap()
+            .named_after(&src);
+        assert_eq!(dst.to_string(), "oci-archive:x.tar:r.io/team/app:2");
     }
 }
 

@@ -10,6 +10,7 @@
 //! ([`StoreError`]), so callers branch on kinds, never on status numbers.
 //! Opening stores from plain settings is [`open`]. Never decides what to copy.
 
+pub mod archive;
 pub mod layout;
 pub mod mirrored;
 pub mod open;
@@ -282,6 +283,14 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Vec<Listed>>, StoreError> {
         let _ = (subject, artifact_types);
         Ok(None)
+    }
+
+    /// How the store made the manifest `digest`, when it built it rather
+    /// than holding it (a docker-archive image): said in the report, as a
+    /// reason the digest is new.
+    fn built(&self, digest: &Digest) -> Option<String> {
+        let _ = digest;
+        None
     }
 
     /// Whether this store's blob streams are verified already: their last

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use super::archive::{ArchiveError, ArchiveReader, ArchiveWriter, PackOptions, Packed};
 use super::layout::LayoutStore;
 use super::mirrored::MirroredStore;
 use super::registry::{Registry, RegistryStore, UploadMode, upload::DEFAULT_CHUNK_SIZE};
@@ -19,7 +20,7 @@ use super::{Store, StoreError};
 use crate::credentials::Credentials;
 use crate::credentials::{self, CredentialSource, Env};
 use crate::manifest::MAX_MANIFEST_SIZE;
-use crate::reference::{ImageRef, Reference};
+use crate::reference::{ImageRef, LayoutKind, Reference};
 use crate::transport::{Transport, TransportOptions};
 
 /// How to reach a registry or layout, and how to talk to it.
@@ -104,6 +105,9 @@ pub struct Stores {
     env: Env,
     registries: Mutex<Vec<(RegistryKey, Arc<Registry>)>>,
     layouts: Mutex<Vec<(PathBuf, Arc<LayoutStore>)>>,
+    readers: Mutex<Vec<(PathBuf, Arc<ArchiveReader>)>>,
+    writers: Mutex<Vec<(PathBuf, Arc<ArchiveWriter>)>>,
+    pack: PackOptions,
 }
 
 impl Stores {
@@ -114,7 +118,16 @@ impl Stores {
             env,
             registries: Mutex::default(),
             layouts: Mutex::default(),
+            readers: Mutex::default(),
+            writers: Mutex::default(),
+            pack: PackOptions::default(),
         }
+    }
+
+    /// How the archives this run writes are packed.
+    pub fn packing(mut self, pack: PackOptions) -> Stores {
+        self.pack = pack;
+        self
     }
 
     /// The store `r` lives in (its tag or digest aside).
@@ -147,7 +160,18 @@ impl Stores {
                     access.mirror_tags,
                 )))
             }
-            ImageRef::Layout(l) => Ok(self.layout(&l.path, role)?),
+            ImageRef::Layout(l) => match (l.kind, role) {
+                (LayoutKind::Dir, _) => Ok(Arc::new(
+                    self.layout(&l.path, role)?.scoped(l.repository.clone()),
+                )),
+                (_, Role::Source) => Ok(Arc::new(
+                    self.archive_reader(&l.path)?.scoped(l.repository.clone()),
+                )),
+                (kind, Role::Target) => Ok(Arc::new(
+                    self.archive_writer(&l.path, kind)?
+                        .scoped(l.repository.clone()),
+                )),
+            },
         }
     }
 
@@ -216,6 +240,48 @@ impl Stores {
             .lock()
             .map(|r| r.iter().map(|(_, r)| r.clone()).collect())
             .unwrap_or_default()
+    }
+
+    /// The archive at `path`, read; one reader per archive and run.
+    pub fn archive_reader(&self, path: &Path) -> Result<Arc<ArchiveReader>, StoreError> {
+        let mut known = self
+            .readers
+            .lock()
+            .map_err(|_| StoreError::Protocol("the store table is poisoned".into()))?;
+        if let Some((_, r)) = known.iter().find(|(p, _)| p == path) {
+            return Ok(r.clone());
+        }
+        let reader = ArchiveReader::open(path)?;
+        known.push((path.to_path_buf(), reader.clone()));
+        Ok(reader)
+    }
+
+    /// The archive at `path`, being written; one writer per archive and
+    /// run, packed by [`Stores::finish_archives`].
+    pub fn archive_writer(
+        &self,
+        path: &Path,
+        kind: LayoutKind,
+    ) -> Result<Arc<ArchiveWriter>, StoreError> {
+        let mut known = self
+            .writers
+            .lock()
+            .map_err(|_| StoreError::Protocol("the store table is poisoned".into()))?;
+        if let Some((_, w)) = known.iter().find(|(p, _)| p == path) {
+            return Ok(w.clone());
+        }
+        let writer = ArchiveWriter::create(path, kind, self.pack.clone())?;
+        known.push((path.to_path_buf(), writer.clone()));
+        Ok(writer)
+    }
+
+    /// Packs every archive this run wrote (once its copies are done).
+    pub fn finish_archives(&self) -> Vec<(PathBuf, Result<Packed, ArchiveError>)> {
+        let writers = self.writers.lock().map(|w| w.clone()).unwrap_or_default();
+        writers
+            .iter()
+            .map(|(p, w)| (p.clone(), w.finish()))
+            .collect()
     }
 
     fn layout(&self, path: &Path, role: Role) -> Result<Arc<LayoutStore>, StoreError> {

@@ -8,6 +8,7 @@
 //! knows clap: the app renders what the run reports.
 
 pub mod access;
+pub mod airgap;
 pub mod config;
 pub mod daemon;
 pub mod filter;
@@ -29,6 +30,7 @@ use crate::copy::Replicator;
 use crate::report::{Action, ImageReport};
 use crate::store::Stores;
 use access::Common;
+use airgap::Swap;
 use job::Config;
 use select::{Repo, Scope};
 use shard::Shard;
@@ -42,6 +44,8 @@ pub struct SyncSettings {
     pub read_timeout: Option<Duration>,
     /// This run's share of the images.
     pub shard: Option<Shard>,
+    /// An archive in place of the targets, or of the sources.
+    pub swap: Option<Swap>,
 }
 
 /// The end of a run, for people and machines.
@@ -119,6 +123,7 @@ pub async fn run(
         common: Common {
             read_timeout: settings.read_timeout,
         },
+        swap: settings.swap.as_ref(),
     };
     let jobs: Vec<&job::Job> = config
         .jobs
@@ -143,6 +148,39 @@ pub async fn run(
         tasks.extend(e.tasks);
         repos.extend(e.repos);
     }
+    if let Some(Swap::FromArchive(archive)) = &settings.swap {
+        tasks = airgap::based_tasks(tasks);
+        match archive.omitted(stores).await {
+            Ok(omitted) => {
+                let refused = airgap::check_incremental(&tasks, &omitted, replicator).await;
+                if !refused.is_empty() {
+                    // An incremental archive over a target that lacks its
+                    // base: no tag moves, for any image.
+                    tasks.clear();
+                    repos.clear();
+                    for r in refused {
+                        on_report(&r);
+                        reports.push(r);
+                    }
+                }
+            }
+            Err(e) => {
+                tasks.clear();
+                repos.clear();
+                let r = ImageReport {
+                    error: Some(e),
+                    ..select::report(
+                        "",
+                        archive.path.display().to_string(),
+                        String::new(),
+                        Action::Failed,
+                    )
+                };
+                on_report(&r);
+                reports.push(r);
+            }
+        }
+    }
     let copied: Vec<Vec<ImageReport>> = stream::iter(&tasks)
         .map(|t| async {
             let rs = replicator.run_task(t).await;
@@ -156,7 +194,7 @@ pub async fn run(
         .collect()
         .await;
     reports.extend(copied.into_iter().flatten());
-    for repo in &repos {
+    for repo in repos.iter().filter(|_| settings.swap.is_none()) {
         let Some(job) = jobs.iter().find(|j| j.name == repo.job && j.prune) else {
             continue;
         };

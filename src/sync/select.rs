@@ -11,6 +11,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use super::access::{Common, access};
+use super::airgap::Swap;
 use super::job::{Config, Endpoint, Job};
 use super::shard::Shard;
 use super::state::State;
@@ -40,12 +41,14 @@ pub struct Repo {
     pub source_tags: Vec<String>,
 }
 
-/// What a run knows beyond the config: its state file and its shard.
+/// What a run knows beyond the config: its state file, its shard, and an
+/// archive standing in for the targets or the sources.
 #[derive(Clone, Copy)]
 pub struct Scope<'a> {
     pub state: &'a State,
     pub shard: Option<Shard>,
     pub common: Common,
+    pub swap: Option<&'a Swap>,
 }
 
 impl Scope<'_> {
@@ -67,7 +70,9 @@ pub async fn expand(config: &Config, job: &Job, stores: &Stores, scope: Scope<'_
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let from_archive = matches!(scope.swap, Some(Swap::FromArchive(_)));
     let src_access = match access(config, job.source.registry(), job, common) {
+        _ if from_archive => Access::default(),
         Ok(a) => a,
         Err(e) => {
             out.settled
@@ -76,7 +81,8 @@ pub async fn expand(config: &Config, job: &Job, stores: &Stores, scope: Scope<'_
         }
     };
     let mut dst_accesses = Vec::new();
-    for t in &job.targets {
+    let to_archive = matches!(scope.swap, Some(Swap::ToArchive(_)));
+    for t in job.targets.iter().filter(|_| !to_archive) {
         match access(config, t.registry(), job, common) {
             Ok(a) => dst_accesses.push(a),
             Err(e) => {
@@ -86,7 +92,10 @@ pub async fn expand(config: &Config, job: &Job, stores: &Stores, scope: Scope<'_
             }
         }
     }
-    let groups = match repositories(job, stores, &src_access).await {
+    if to_archive {
+        dst_accesses.push(Access::default());
+    }
+    let groups = match repositories(job, stores, &src_access, scope.swap).await {
         Ok(p) => p,
         Err(e) => {
             out.settled
@@ -115,6 +124,24 @@ async fn repositories(
     job: &Job,
     stores: &Stores,
     src_access: &Access,
+    swap: Option<&Swap>,
+) -> Result<Vec<(Reference, Vec<Reference>)>, String> {
+    let groups = job_repositories(job, stores, src_access, swap).await?;
+    // Into an archive, each source repository keeps its own name there.
+    Ok(match swap {
+        Some(Swap::ToArchive(_)) => groups
+            .into_iter()
+            .map(|(src, _)| (src.clone(), vec![src]))
+            .collect(),
+        _ => groups,
+    })
+}
+
+async fn job_repositories(
+    job: &Job,
+    stores: &Stores,
+    src_access: &Access,
+    swap: Option<&Swap>,
 ) -> Result<Vec<(Reference, Vec<Reference>)>, String> {
     let (at, prefix) = match &job.source {
         Endpoint::Repository(s) => {
@@ -130,13 +157,18 @@ async fn repositories(
         }
         Endpoint::Namespace { at, prefix } => (at, prefix),
     };
-    let registry = stores.registry(at, src_access).map_err(|e| e.to_string())?;
-    let catalog = registry.catalog(src_access.page_size).await.map_err(|e| {
-        format!(
-            "listing the repositories of {} (the catalog): {e}",
-            registry.name()
-        )
-    })?;
+    let catalog = match swap {
+        Some(Swap::FromArchive(a)) => a.repositories(stores, at.registry(), prefix).await?,
+        _ => {
+            let registry = stores.registry(at, src_access).map_err(|e| e.to_string())?;
+            registry.catalog(src_access.page_size).await.map_err(|e| {
+                format!(
+                    "listing the repositories of {} (the catalog): {e}",
+                    registry.name()
+                )
+            })?
+        }
+    };
     let mut groups = Vec::new();
     for name in catalog {
         let Some(below) = name.strip_prefix(prefix.as_str()) else {
@@ -184,14 +216,42 @@ async fn expand_repository(
     scope: Scope<'_>,
     out: &mut Expanded,
 ) -> Result<(), String> {
-    let source = ImageRef::Registry(place.src.clone());
-    let src = stores
-        .open(&source, place.accesses.0, Role::Source)
-        .map_err(|e| e.to_string())?;
+    let source = match scope.swap {
+        Some(Swap::FromArchive(a)) => ImageRef::Layout(crate::reference::LayoutRef {
+            kind: a.kind,
+            path: a.path.clone(),
+            repository: Some(place.src.clone()),
+            tag: None,
+        }),
+        _ => ImageRef::Registry(place.src.clone()),
+    };
+    let src = match scope.swap {
+        Some(Swap::FromArchive(a)) => a.open(stores, place.src, Role::Source)?,
+        _ => stores
+            .open(&source, place.accesses.0, Role::Source)
+            .map_err(|e| e.to_string())?,
+    };
     let mut opened = Vec::new();
     for (d, access) in place.dsts.iter().zip(place.accesses.1) {
-        let image = ImageRef::Registry(d.clone());
-        match stores.open(&image, access, Role::Target) {
+        let (image, dst) = match scope.swap {
+            Some(Swap::ToArchive(a)) => (
+                ImageRef::Layout(crate::reference::LayoutRef {
+                    kind: a.kind,
+                    path: a.path.clone(),
+                    repository: Some(d.clone()),
+                    tag: None,
+                }),
+                a.open(stores, d, Role::Target),
+            ),
+            _ => {
+                let image = ImageRef::Registry(d.clone());
+                let dst = stores
+                    .open(&image, access, Role::Target)
+                    .map_err(|e| e.to_string());
+                (image, dst)
+            }
+        };
+        match dst {
             Ok(dst) => opened.push((image, dst)),
             Err(e) => out.settled.push(failed(
                 job,
@@ -274,13 +334,13 @@ fn target_of(
         hint: scope.state.hint(&target_tag.to_string(), &job.options),
         target_lacks_tag: t.present.as_ref().is_some_and(|p| !p.contains(tag)),
     };
-    let copy = CopyJob::with_context(
-        source.with_tag(tag),
-        target_tag,
-        job.options.clone(),
-        context,
-    )
-    .map_err(|e| e.to_string())?;
+    // From an archive, the image is what the export selected and shaped.
+    let options = match scope.swap {
+        Some(Swap::FromArchive(_)) => job.options.as_stored(),
+        _ => job.options.clone(),
+    };
+    let copy = CopyJob::with_context(source.with_tag(tag), target_tag, options, context)
+        .map_err(|e| e.to_string())?;
     Ok(Some(Target {
         job: copy,
         dst: t.dst.clone(),

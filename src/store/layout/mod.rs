@@ -11,6 +11,7 @@
 //! annotation. A source layout is never written.
 
 mod files;
+pub mod names;
 
 use std::path::{Path, PathBuf};
 
@@ -25,63 +26,25 @@ use super::{Blob, BlobStream, Location, Store, StoreError, check_manifest_digest
 use crate::digest::Digest;
 use crate::manifest::{MAX_MANIFEST_SIZE, RawManifest};
 use crate::media::{MediaType, OCI_INDEX};
-use crate::reference::{ManifestRef, validate_tag};
-use crate::transport::error::printable;
+use crate::reference::{ManifestRef, Reference};
 use files::{Lock, hash_file, open_regular, read_capped, write_atomic};
+use names::{IMAGE_NAME, Named, REF_NAME, containerd_name, find_tag};
 
-/// The annotation that names a tag in `index.json`.
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 const LAYOUT_FILE: &str = "oci-layout";
 const INDEX_FILE: &str = "index.json";
 /// The largest `index.json` read: tens of thousands of tags, not a disk.
 pub const MAX_INDEX_JSON: u64 = 64 * 1024 * 1024;
 
+/// A layout directory, seen as one repository of it (`scope`, from a full
+/// `NAME`) or as every image it holds, by tag.
 pub struct LayoutStore {
     root: PathBuf,
+    scope: Option<Reference>,
 }
 
-/// One entry of `index.json` as the store reads it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IndexEntry {
-    /// The `org.opencontainers.image.ref.name` annotation, if any.
-    pub tag: Option<String>,
-    pub digest: Digest,
-    pub media_type: String,
-}
-
-/// Reads `index.json` bytes: every entry with a valid digest, in order.
-/// A digest that is not one, or a tag that is not a valid tag (control
-/// characters included, shown escaped), is an error naming it.
-pub fn index_entries(bytes: &[u8]) -> Result<Vec<IndexEntry>, String> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|e| format!("invalid JSON: {e}"))?;
-    let entries = v
-        .get("manifests")
-        .and_then(Value::as_array)
-        .ok_or("no \"manifests\" array")?;
-    entries
-        .iter()
-        .map(|e| {
-            let tag = e["annotations"][REF_NAME].as_str().map(str::to_string);
-            if let Some(t) = &tag {
-                validate_tag(t, t).map_err(|_| {
-                    format!(
-                        "an entry names a tag that is not a valid tag: {:?}",
-                        printable(t)
-                    )
-                })?;
-            }
-            let digest = e["digest"]
-                .as_str()
-                .unwrap_or("")
-                .parse::<Digest>()
-                .map_err(|err| format!("an entry's digest: {err}"))?;
-            Ok(IndexEntry {
-                tag,
-                digest,
-                media_type: e["mediaType"].as_str().unwrap_or("").to_string(),
-            })
-        })
-        .collect()
+/// Reads `index.json` bytes (see [`names::read_index`]).
+pub fn index_entries(bytes: &[u8]) -> Result<Vec<Named>, String> {
+    names::read_index(bytes)
 }
 
 impl LayoutStore {
@@ -91,6 +54,7 @@ impl LayoutStore {
     pub fn open(root: &Path, create: bool) -> Result<LayoutStore, StoreError> {
         let store = LayoutStore {
             root: root.to_path_buf(),
+            scope: None,
         };
         if create {
             store.ensure_target()?;
@@ -100,6 +64,19 @@ impl LayoutStore {
             });
         }
         Ok(store)
+    }
+
+    /// The same layout, seen as the repository `scope` names (or, with
+    /// none, every image by its tag).
+    pub fn scoped(&self, scope: Option<Reference>) -> LayoutStore {
+        LayoutStore {
+            root: self.root.clone(),
+            scope,
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Makes the layout's skeleton where it is missing, for writing.
@@ -145,7 +122,7 @@ impl LayoutStore {
     }
 
     /// The entries of `index.json` (none when the file is missing).
-    fn entries(&self) -> Result<Vec<IndexEntry>, StoreError> {
+    pub fn entries(&self) -> Result<Vec<Named>, StoreError> {
         let path = self.root.join(INDEX_FILE);
         let Some(bytes) = read_capped(&path, MAX_INDEX_JSON)? else {
             return Ok(Vec::new());
@@ -154,14 +131,24 @@ impl LayoutStore {
             .map_err(|why| StoreError::Protocol(format!("{}: {why}", path.display())))
     }
 
-    /// The descriptor `index.json` has for a tag (the last one wins).
+    /// The descriptor `index.json` has for a tag in this store's scope.
     fn tagged(&self, tag: &str) -> Result<Option<(Digest, String)>, StoreError> {
-        Ok(self
-            .entries()?
-            .into_iter()
-            .rev()
-            .find(|e| e.tag.as_deref() == Some(tag))
-            .map(|e| (e.digest, e.media_type)))
+        let entries = self.entries()?;
+        let found = find_tag(&entries, self.scope.as_ref(), tag)
+            .map_err(|why| StoreError::Protocol(format!("{}: {why}", self.describe())))?;
+        Ok(found.map(|e| (e.digest.clone(), e.media_type.clone())))
+    }
+
+    /// Whether an `index.json` entry is this store's `tag`.
+    fn is_tag(&self, e: &Value, tag: &str) -> bool {
+        match &self.scope {
+            None => {
+                e["annotations"][REF_NAME].as_str() == Some(tag)
+                    && e["annotations"][IMAGE_NAME].is_null()
+            }
+            Some(repo) => names::entry(e)
+                .is_ok_and(|n| n.in_scope(Some(repo)) && n.tag.as_deref() == Some(tag)),
+        }
     }
 
     /// A manifest file's bytes, held to its name; `None` when missing.
@@ -202,12 +189,16 @@ impl LayoutStore {
                 self.describe()
             ))
         })?;
-        entries.retain(|e| e["annotations"][REF_NAME].as_str() != Some(tag));
+        entries.retain(|e| !self.is_tag(e, tag));
+        let annotations = match &self.scope {
+            None => json!({ REF_NAME: tag }),
+            Some(repo) => json!({ IMAGE_NAME: containerd_name(repo, tag), REF_NAME: tag }),
+        };
         entries.push(json!({
             "mediaType": m.media_type.as_str(),
             "digest": file.to_string(),
             "size": m.size(),
-            "annotations": { REF_NAME: tag },
+            "annotations": annotations,
         }));
         let bytes = serde_json::to_vec(&index)
             .map_err(|e| StoreError::Protocol(format!("index.json: {e}")))?;
@@ -219,9 +210,7 @@ impl LayoutStore {
         &self,
         f: impl FnOnce(LayoutStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let me = LayoutStore {
-            root: self.root.clone(),
-        };
+        let me = self.scoped(self.scope.clone());
         tokio::task::spawn_blocking(move || f(me))
             .await
             .map_err(|e| StoreError::Protocol(format!("a layout task failed: {e}")))?
@@ -231,12 +220,17 @@ impl LayoutStore {
 #[async_trait]
 impl Store for LayoutStore {
     fn describe(&self) -> String {
-        format!("layout {}", self.root.display())
+        match &self.scope {
+            None => format!("layout {}", self.root.display()),
+            Some(r) => format!("layout {} ({})", self.root.display(), r.name()),
+        }
     }
 
+    /// One place per directory, whatever the scope: its blobs are shared
+    /// by every repository it holds.
     fn location(&self) -> Location {
         Location {
-            place: self.describe(),
+            place: format!("layout {}", self.root.display()),
             repository: String::new(),
         }
     }
@@ -320,7 +314,7 @@ impl Store for LayoutStore {
             };
             let before = entries.len();
             entries.retain(|e| match &r {
-                ManifestRef::Tag(t) => e["annotations"][REF_NAME].as_str() != Some(t.as_str()),
+                ManifestRef::Tag(t) => !me.is_tag(e, t),
                 ManifestRef::Digest(d) => e["digest"].as_str() != Some(d.to_string().as_str()),
             });
             if entries.len() == before {
@@ -337,7 +331,13 @@ impl Store for LayoutStore {
 
     async fn tags(&self) -> Result<Vec<String>, StoreError> {
         let mut tags: Vec<String> = Vec::new();
-        for t in self.entries()?.into_iter().filter_map(|e| e.tag) {
+        let scope = self.scope.as_ref();
+        for t in self
+            .entries()?
+            .into_iter()
+            .filter(|e| e.in_scope(scope))
+            .filter_map(|e| e.tag)
+        {
             if !tags.contains(&t) {
                 tags.push(t);
             }
