@@ -120,3 +120,34 @@ pub fn layout_index(data: &[u8]) {
         }
     }
 }
+
+/// An image archive (tar, compressed or not): opened, its images read,
+/// every manifest and blob it names looked up. Never a panic, whatever
+/// the bytes.
+pub fn archive(data: &[u8]) {
+    use ocirepl::store::Store;
+    let Ok(dir) = tempfile::tempdir() else { return };
+    let path = dir.path().join("fuzz.tar");
+    if std::fs::write(&path, data).is_err() {
+        return;
+    }
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    rt.block_on(async {
+        let Ok(reader) = ocirepl::store::archive::ArchiveReader::open(&path) else {
+            return;
+        };
+        let store = reader.scoped(None);
+        let Ok(tags) = store.tags().await else { return };
+        for t in tags.iter().take(16) {
+            let r = ocirepl::reference::ManifestRef::Tag(t.clone());
+            if let Ok(m) = store.manifest_get(&r).await {
+                let _ = store.blob_head(&m.digest).await;
+            }
+        }
+    });
+}

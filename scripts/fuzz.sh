@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-600}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(reference challenge manifest schema1 range token sync_config layout_index)
+[ ${#targets[@]} -gt 0 ] || targets=(reference challenge manifest schema1 range token sync_config layout_index archive)
 
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
 cd fuzz

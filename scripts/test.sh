@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
-ensure_packages docker-registry:docker-registry skopeo:skopeo openssl:openssl script:bsdutils
+ensure_packages docker-registry:docker-registry skopeo:skopeo openssl:openssl script:bsdutils podman:podman
 cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
 cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 

@@ -61,3 +61,8 @@ fn sync_configs() {
 fn layout_indexes() {
     replay("layout_index", bodies::layout_index);
 }
+
+#[test]
+fn archives() {
+    replay("archive", bodies::archive);
+}

@@ -122,16 +122,40 @@ pub(super) fn pack(input: Input<'_>) -> Result<Packed, ArchiveError> {
             docker_types.join(", ")
         ));
     }
-    let inventory = inventory(&images, &content, input.carried);
+    let mut inventory = inventory(&images, &content, input.carried);
     let index = index_json(&images);
     let manifest_json = manifest_json(&images, &content);
-    let specs = specs(&input, &inventory, index, manifest_json, &content)?;
-    let volumes = split(
+    let specs = specs(&input, index, manifest_json, &content)?;
+    // The inventory goes into the first volume once the split is known (it
+    // lists the volumes): room is kept for it.
+    let reserve = serde_json::to_vec(&inventory).map_or(0, |b| cost(b.len() as u64 + 8192));
+    let mut volumes = split(
         specs,
-        input.options.volume_size,
+        input.options.volume_size.map(|v| v.saturating_sub(reserve)),
         &inventory.id,
         &mut content.notes,
     );
+    inventory.volumes = (1..=volumes.len())
+        .map(|n| Volume {
+            name: volume_path(input.path, n)
+                .file_name()
+                .map(|f| f.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            size: None,
+            sha256: None,
+        })
+        .collect();
+    let inside = serde_json::to_vec(&inventory).map_err(|e| ArchiveError::Read(e.to_string()))?;
+    if let Some(first) = volumes.first_mut() {
+        first.insert(
+            3.min(first.len()),
+            Spec {
+                name: INSIDE.to_string(),
+                size: inside.len() as u64,
+                data: Data::Bytes(Bytes::from(inside)),
+            },
+        );
+    }
     let written = write_volumes(&input, volumes)?;
     let mut beside = inventory.clone();
     beside.volumes = written.clone();
@@ -424,7 +448,6 @@ fn docker_image(root: &Digest, c: &Content) -> Option<Digest> {
 /// configs, then layers.
 fn specs(
     input: &Input<'_>,
-    inventory: &Inventory,
     index: Bytes,
     manifest_json: Bytes,
     c: &Content,
@@ -434,7 +457,6 @@ fn specs(
         size: b.len() as u64,
         data: Data::Bytes(b),
     };
-    let inside = serde_json::to_vec(inventory).map_err(|e| ArchiveError::Read(e.to_string()))?;
     let mut out = vec![
         small(
             "oci-layout",
@@ -442,7 +464,6 @@ fn specs(
         ),
         small("index.json", index),
         small("manifest.json", manifest_json),
-        small(INSIDE, Bytes::from(inside)),
     ];
     let algorithms: HashSet<Algorithm> = c
         .manifests
