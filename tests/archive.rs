@@ -407,3 +407,31 @@ fn an_import_killed_half_way_finishes_when_run_again() {
         "what arrived is not sent again: {again} after {landed}"
     );
 }
+
+#[test]
+fn two_jobs_shaping_one_source_tag_differently_cannot_share_its_name() {
+    let src = Registry::start(RegistryConfig::anonymous());
+    seed_multi(&src, "1", 3900);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "version: 1\njobs:\n  - name: whole\n    source: {s}/multi\n    target: t.example/whole\n  - name: amd64\n    source: {s}/multi\n    target: t.example/amd64\n    platforms: [linux/amd64]\n  - name: again\n    source: {s}/multi\n    target: t.example/again\n",
+            s = src.host()
+        ),
+    );
+    let archive = dir.path().join("x.tar");
+    let (code, _, err) = sync(&["--to-archive", &path(&archive), &cfg.display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("shaped differently"), "{err}");
+    // The same shape twice is one image, exported once.
+    let (code, out, _) = run(&[
+        "tags",
+        "--output",
+        "json",
+        &format!("oci-archive:{}", path(&archive)),
+    ]);
+    assert_eq!(code, 0);
+    let listed: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(listed["images"].as_array().unwrap().len(), 1, "{listed}");
+}

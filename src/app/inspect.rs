@@ -13,8 +13,9 @@ use crate::copy::{ReferrerVia, find_referrers, image_platform};
 use crate::credentials::Env;
 use crate::manifest::{Parsed, RawManifest};
 use crate::plan::DEFAULT_TAG;
-use crate::reference::{ImageRef, ManifestRef};
+use crate::reference::{ImageRef, LayoutKind, LayoutRef, ManifestRef};
 use crate::report::human_bytes;
+use crate::store::layout::LayoutStore;
 use crate::store::{Role, Store, Stores};
 
 #[derive(Serialize)]
@@ -230,21 +231,42 @@ pub(super) async fn tags(args: TagsArgs) -> Result<ExitCode> {
     let r = parse_ref(&args.repository, "REPO")?;
     let mut access = access::source(&args.src, args.authfile.as_ref())?;
     access.page_size = args.page_size;
-    let store = Stores::new(Env::from_process()).open(&r, &access, Role::Source)?;
+    let stores = Stores::new(Env::from_process());
+    let store = stores.open(&r, &access, Role::Source)?;
     let tags = store
         .tags()
         .await
         .with_context(|| format!("listing the tags of {r}"))?;
+    // A layout or archive named without a repository may hold several:
+    // its images are listed by their full names.
+    let names = match &r {
+        ImageRef::Layout(l) if l.repository.is_none() => Some(layout_names(&stores, l).await?),
+        _ => None,
+    };
     match args.output {
         Output::Json => println!(
             "{}",
-            serde_json::json!({"repository": r.to_string(), "tags": tags})
+            serde_json::json!({"repository": r.to_string(), "tags": tags, "images": names})
         ),
         Output::Human => {
-            for t in &tags {
+            for t in names.as_ref().unwrap_or(&tags) {
                 println!("{t}");
             }
         }
     }
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// Every image a layout or archive holds, by name.
+async fn layout_names(stores: &Stores, l: &LayoutRef) -> Result<Vec<String>> {
+    let names = match l.kind {
+        LayoutKind::Dir => LayoutStore::open(&l.path, false)?
+            .entries()?
+            .iter()
+            .filter(|e| e.tag.is_some())
+            .map(|e| e.describe())
+            .collect(),
+        _ => stores.archive_reader(&l.path)?.scoped(None).names().await?,
+    };
+    Ok(names)
 }

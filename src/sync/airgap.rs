@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::state::fingerprint;
 use crate::copy::{Based, Missing, Replicator, Task, missing_in_target};
 use crate::digest::Digest;
 use crate::reference::{ImageRef, LayoutKind, LayoutRef, ManifestRef, Reference};
@@ -226,4 +227,49 @@ async fn root(src: &dyn Store, r: &ManifestRef) -> Result<Option<Digest>, String
         ManifestRef::Digest(d) => Ok(Some(d.clone())),
         tag => src.manifest_head(tag).await.map_err(|e| e.to_string()),
     }
+}
+
+/// Into an archive, images are named after their sources: two jobs that
+/// select the same source tag write one image. The same shape is one
+/// task; different shapes (platforms, mode, format) cannot share a name,
+/// and the later job's image is refused, saying so.
+pub fn one_image_per_name(tasks: Vec<Task>) -> (Vec<Task>, Vec<ImageReport>) {
+    let mut kept: Vec<Task> = Vec::new();
+    let mut refused = Vec::new();
+    for task in tasks {
+        let mut targets = Vec::new();
+        for t in task.targets {
+            let name = t.job.target_display();
+            let earlier = kept
+                .iter()
+                .flat_map(|k| &k.targets)
+                .chain(&targets)
+                .find(|k| k.job.target_display() == name);
+            match earlier {
+                None => targets.push(t),
+                Some(e) if fingerprint(&e.job.options) == fingerprint(&t.job.options) => {}
+                Some(e) => refused.push(ImageReport {
+                    error: Some(format!(
+                        "jobs {} and {} both export {} into the archive, shaped differently (platforms, mode or format); an archive holds one image per source name: give them the same options, or one job another source",
+                        e.job.label.as_deref().unwrap_or("?"),
+                        t.job.label.as_deref().unwrap_or("?"),
+                        t.job.source_display()
+                    )),
+                    ..super::select::report(
+                        t.job.label.as_deref().unwrap_or(""),
+                        t.job.source_display(),
+                        name,
+                        Action::Failed,
+                    )
+                }),
+            }
+        }
+        if !targets.is_empty() {
+            kept.push(Task {
+                src: task.src,
+                targets,
+            });
+        }
+    }
+    (kept, refused)
 }

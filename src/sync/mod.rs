@@ -148,6 +148,14 @@ pub async fn run(
         tasks.extend(e.tasks);
         repos.extend(e.repos);
     }
+    if let Some(Swap::ToArchive(_)) = &settings.swap {
+        let (kept, refused) = airgap::one_image_per_name(std::mem::take(&mut tasks));
+        tasks = kept;
+        for r in refused {
+            on_report(&r);
+            reports.push(r);
+        }
+    }
     if let Some(Swap::FromArchive(archive)) = &settings.swap {
         tasks = airgap::based_tasks(tasks);
         match archive.omitted(stores).await {

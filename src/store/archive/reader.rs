@@ -187,6 +187,18 @@ impl ArchiveStore {
         Ok(out)
     }
 
+    /// Every image in the store's scope, by name (`registry/repo:tag`, or
+    /// the tag alone).
+    pub async fn names(&self) -> Result<Vec<String>, StoreError> {
+        let images = self.reader.images().await?;
+        Ok(images
+            .names
+            .iter()
+            .filter(|n| n.in_scope(self.scope.as_ref()))
+            .map(Named::describe)
+            .collect())
+    }
+
     /// Digests the archive left out, an earlier export having carried them.
     pub async fn omitted(&self) -> Result<Vec<(Digest, String)>, StoreError> {
         let images = self.reader.images().await?;

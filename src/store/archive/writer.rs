@@ -55,7 +55,8 @@ impl ArchiveWriter {
             .tempdir_in(parent)
             .map_err(|e| ArchiveError::io(parent, e))?;
         let staging = LayoutStore::open(dir.path(), true)
-            .map_err(|e| ArchiveError::Io(dir.path().to_path_buf(), e.to_string()))?;
+            .map_err(|e| ArchiveError::Io(dir.path().to_path_buf(), e.to_string()))?
+            .quiet();
         let carried = Carried::from(&options.since);
         Ok(Arc::new(ArchiveWriter {
             path: path.to_path_buf(),

@@ -40,6 +40,22 @@ pub const MAX_INDEX_JSON: u64 = 64 * 1024 * 1024;
 pub struct LayoutStore {
     root: PathBuf,
     scope: Option<Reference>,
+    /// Say when Docker media types make it unreadable to OCI-only tools
+    /// (not for an archive's staging: the archive says it once packed).
+    warn: bool,
+}
+
+/// Says once per run that a layout now names an image by a Docker media
+/// type: its digest is kept (pinned digests stay valid), but OCI-only
+/// tools (skopeo before 1.18, umoci) find no image by name in it.
+fn docker_types_warning(root: &Path) {
+    static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            "{} names images by Docker media types, kept as they are: docker, podman and skopeo 1.18+ read them, older skopeo and umoci do not (\"no descriptor found for reference\"); --format oci writes what they read, with new digests",
+            root.display()
+        );
+    }
 }
 
 /// Reads `index.json` bytes (see [`names::read_index`]).
@@ -55,6 +71,7 @@ impl LayoutStore {
         let store = LayoutStore {
             root: root.to_path_buf(),
             scope: None,
+            warn: true,
         };
         if create {
             store.ensure_target()?;
@@ -72,7 +89,14 @@ impl LayoutStore {
         LayoutStore {
             root: self.root.clone(),
             scope,
+            warn: self.warn,
         }
+    }
+
+    /// The same layout, silent about what OCI-only tools cannot read.
+    pub fn quiet(mut self) -> LayoutStore {
+        self.warn = false;
+        self
     }
 
     pub fn root(&self) -> &Path {
@@ -181,6 +205,9 @@ impl LayoutStore {
 
     /// Moves `tag` to the manifest stored as `file`, under the lock.
     fn set_tag(&self, tag: &str, m: &RawManifest, file: &Digest) -> Result<(), StoreError> {
+        if self.warn && m.media_type.is_docker() {
+            docker_types_warning(&self.root);
+        }
         let _lock = Lock::take(&self.root.join(LAYOUT_FILE))?;
         let mut index = self.read_index()?;
         let entries = index["manifests"].as_array_mut().ok_or_else(|| {
