@@ -8,7 +8,7 @@
 #   RUNS=5 scripts/bench.sh     # more runs
 #   SCALE=8 scripts/bench.sh    # big layers 8 times smaller (quick look)
 #   RUNS1000=3 scripts/bench.sh # the 1,000-tag no-op over the WAN more than once
-#   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve, fanout
+#   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve, fanout, archive
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -364,12 +364,82 @@ run_mirror() {
   for i in 1 2 3; do stop_registry "$work/fan$i"; done
 }
 
-touch "$work/results" "$work/fan-results" "$work/mirror-gets"
+# Archives: export of the big and many sets to one archive (skopeo: one
+# `skopeo copy` per image, its CLI writing one image per archive) and
+# import into an empty registry (skopeo: one copy per archive); then an
+# incremental export after one new tag, and peak RSS for a 2 GiB archive.
+skopeo_export_many() {
+  mkdir -p "$2"
+  while read -r t; do
+    skopeo --insecure-policy copy --src-tls-verify=false "docker://$1/many:$t" "oci-archive:$2/$t.tar:$t"
+  done <"$3"
+}
+skopeo_import_many() {
+  while read -r t; do
+    skopeo --insecure-policy copy --dest-tls-verify=false "oci-archive:$1/$t.tar:$t" "docker://$2/many:$t"
+  done <"$3"
+}
+export -f skopeo_export_many skopeo_import_many
+
+archive_size() { du -cb "$@" 2>/dev/null | tail -1 | cut -f1; }
+
+run_archive() {
+  local a=$work/arch
+  for _ in $(seq "$RUNS"); do
+    rm -rf "$a" && mkdir -p "$a"
+    fresh_target
+    measure "export-big" skopeo skopeo --insecure-policy copy --src-tls-verify=false "docker://$SRC/big:v1" "oci-archive:$a/sk-big.tar:v1"
+    measure "export-big" ocirepl "$OCIREPL" copy -q "$SRC/big:v1" "oci-archive:$a/big.tar"
+    measure "import-big" skopeo skopeo --insecure-policy copy --dest-tls-verify=false "oci-archive:$a/sk-big.tar:v1" "docker://$DST/skbig:v1"
+    measure "import-big" ocirepl "$OCIREPL" copy -q "oci-archive:$a/big.tar" "$DST/big:v1"
+    measure "export-many" skopeo bash -c "skopeo_export_many $SRC $a/sk-many $work/tags"
+    measure "export-many" ocirepl "$OCIREPL" copy -q --all-tags "$SRC/many" "oci-archive:$a/many.tar"
+    fresh_target
+    measure "import-many" skopeo bash -c "skopeo_import_many $a/sk-many $DST $work/tags"
+    fresh_target
+    measure "import-many" ocirepl "$OCIREPL" copy -q --all-tags "oci-archive:$a/many.tar:$SRC/many" "$DST/many"
+  done
+  # One new tag (the multi-arch fixture, 3 platforms of new layers), then
+  # an incremental export: it must write at most the new bytes + 1 MiB.
+  skopeo --insecure-policy copy --all --src-tls-verify=false --dest-tls-verify=false \
+    "docker://$SRC/multi:v1" "docker://$SRC/many:new" >/dev/null
+  "$OCIREPL" copy -q --all-tags "$SRC/many" "oci-archive:$a/inc.tar" --since "$a/many.tar.inventory.json"
+  local new_bytes written
+  new_bytes=$(skopeo inspect --raw --tls-verify=false "docker://$SRC/many:new" | python3 -c '
+import json, subprocess, sys
+idx = json.load(sys.stdin); total = 0
+for m in idx["manifests"]:
+    raw = subprocess.run(["skopeo", "inspect", "--raw", "--tls-verify=false", "docker://'"$SRC"'/many@" + m["digest"]], capture_output=True).stdout
+    img = json.loads(raw); total += m["size"] + img["config"]["size"] + sum(l["size"] for l in img["layers"])
+print(total)')
+  written=$(archive_size "$a/inc.tar")
+  echo "incremental $written $new_bytes" >>"$work/archive-extra"
+  skopeo --insecure-policy delete --tls-verify=false "docker://$SRC/many:new" >/dev/null 2>&1 || true
+  rm -rf "$a"
+}
+
+# Peak RSS exporting and importing a 2 GiB archive (the curve's 2 GiB layer).
+run_archive_rss() {
+  local a=$work/arch2g
+  mkdir -p "$a"
+  fresh_target
+  /usr/bin/time -f "%M" -o "$work/rss" "$OCIREPL" copy -q "$SRC/curve2g:v1" "oci-archive:$a/2g.tar" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  echo "export-2g $(( $(cat "$work/rss") / 1024 ))" >>"$work/archive-extra"
+  /usr/bin/time -f "%M" -o "$work/rss" "$OCIREPL" copy -q "oci-archive:$a/2g.tar" "$DST/curve2g:v1" 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  echo "import-2g $(( $(cat "$work/rss") / 1024 ))" >>"$work/archive-extra"
+  rm -rf "$a"
+}
+
+touch "$work/results" "$work/fan-results" "$work/mirror-gets" "$work/archive-extra"
 if section fanout; then
   echo "== fan-out: one source to three targets; read mirror" >&2
   WAN=0 run_fanout ""
   WAN=1 run_fanout "-wan"
   run_mirror
+fi
+if section archive; then
+  echo "== archives: export and import against skopeo, incremental, 2 GiB RSS" >&2
+  WAN=0 run_archive
 fi
 if section local; then
   echo "== local ($RUNS runs)" >&2
@@ -401,13 +471,14 @@ fi
 
 # Peak RSS against layer size (ocirepl only): must stay flat.
 curve=""
-if [ "${CURVE:-1}" = 1 ] && section curve; then
+if [ "${CURVE:-1}" = 1 ] && { section curve || section archive; }; then
   echo "== memory curve: 1 MiB, 256 MiB, 2 GiB layers" >&2
   "$TARGET_DIR"/release/examples/bench_fixtures "$work/curve" curve
   for size in 1m 256m 2g; do
     skopeo --insecure-policy copy --dest-tls-verify=false "oci:$work/curve/$size:v1" "docker://$SRC/curve$size:v1" >/dev/null
   done
   rm -rf "$work/curve"
+  section archive && run_archive_rss
   for size in 1m 256m 2g; do
     row="| $size"
     for mode in monolithic chunked; do
@@ -520,6 +591,14 @@ fi
       echo
       echo "Blob GETs at the origin during the mirrored sync (mean): $(echo "$mirror_gets" | awk '{printf "%s%s mirror: %s", (NR > 1 ? "; " : ""), ($1 == "yes" ? "with" : "without"), $2}')."
     fi
+  fi
+  if [ -s "$work/archive-extra" ]; then
+    echo
+    echo "Archives (rows export-* and import-* above: skopeo writes one archive per image, so its"
+    echo "many rows are 40 copies): $(awk '
+      $1 == "incremental" { printf "an incremental export after one new tag wrote %.1f MiB for %.1f MiB of new content (goal: at most the new bytes + 1 MiB); ", $2 / 1048576, $3 / 1048576 }
+      $1 == "export-2g" { printf "peak RSS %d MiB exporting a 2 GiB archive, ", $2 }
+      $1 == "import-2g" { printf "%d MiB importing it (goal: under 64 MiB)", $2 }' "$work/archive-extra")."
   fi
   if [ -n "$curve" ]; then
     echo

@@ -621,17 +621,51 @@ fn write_volumes(input: &Input<'_>, volumes: Vec<Vec<Spec>>) -> Result<Vec<Volum
     Ok(written)
 }
 
-/// Counts and hashes what reaches the file.
+/// Counts what reaches the file, and hashes it on a thread of its own (on
+/// these machines a core is free while the other copies).
 struct Hashing<W: Write> {
     inner: W,
-    hasher: Hasher,
+    to_hasher: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    hasher: Option<std::thread::JoinHandle<Digest>>,
     written: u64,
+}
+
+impl<W: Write> Hashing<W> {
+    fn new(inner: W) -> Hashing<W> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(16);
+        let hasher = std::thread::spawn(move || {
+            let mut h = Hasher::new(Algorithm::Sha256);
+            while let Ok(chunk) = rx.recv() {
+                h.update(&chunk);
+            }
+            h.finish()
+        });
+        Hashing {
+            inner,
+            to_hasher: Some(tx),
+            hasher: Some(hasher),
+            written: 0,
+        }
+    }
+
+    /// The SHA-256 of everything written.
+    fn digest(&mut self) -> std::io::Result<Digest> {
+        drop(self.to_hasher.take());
+        self.hasher
+            .take()
+            .ok_or_else(|| std::io::Error::other("hashed twice"))?
+            .join()
+            .map_err(|_| std::io::Error::other("the hashing thread failed"))
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        if let Some(tx) = &self.to_hasher {
+            tx.send(buf[..n].to_vec())
+                .map_err(|_| std::io::Error::other("the hashing thread stopped"))?;
+        }
         self.written += n as u64;
         Ok(n)
     }
@@ -649,12 +683,9 @@ fn write_tar(
     compression: Option<Compression>,
 ) -> Result<(u64, String), ArchiveError> {
     let io = |e: std::io::Error| ArchiveError::Read(format!("writing the archive: {e}"));
-    let out = Hashing {
-        inner: BufWriter::with_capacity(1024 * 1024, file),
-        hasher: Hasher::new(Algorithm::Sha256),
-        written: 0,
-    };
-    let mut out = match compression {
+    // Buffered before the hashing, so that it and the file see 1 MiB writes.
+    let out = BufWriter::with_capacity(1024 * 1024, Hashing::new(file));
+    let out = match compression {
         None | Some(Compression::None) => fill(out, specs).map_err(io)?,
         Some(Compression::Gzip) => {
             let enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
@@ -665,9 +696,10 @@ fn write_tar(
             fill(enc, specs).map_err(io)?.finish().map_err(io)?
         }
     };
-    out.flush().map_err(io)?;
-    out.inner.get_ref().sync_all().map_err(io)?;
-    Ok((out.written, out.hasher.finish().hex().to_string()))
+    let mut hashed = out.into_inner().map_err(|e| io(e.into_error()))?;
+    hashed.inner.sync_all().map_err(io)?;
+    let digest = hashed.digest().map_err(io)?;
+    Ok((hashed.written, digest.hex().to_string()))
 }
 
 /// Appends each file to a tar on `w`, deterministic headers, and ends it.
@@ -695,7 +727,7 @@ fn fill<W: Write>(w: W, specs: &[Spec]) -> std::io::Result<W> {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_mode(0o644);
                 h.set_size(s.size);
-                let f = File::open(path)?;
+                let f = std::io::BufReader::with_capacity(1024 * 1024, File::open(path)?);
                 b.append_data(&mut h, &s.name, f.take(s.size))?;
             }
         }

@@ -56,7 +56,7 @@ impl ArchiveWriter {
             .map_err(|e| ArchiveError::io(parent, e))?;
         let staging = LayoutStore::open(dir.path(), true)
             .map_err(|e| ArchiveError::Io(dir.path().to_path_buf(), e.to_string()))?
-            .quiet();
+            .staging();
         let carried = Carried::from(&options.since);
         Ok(Arc::new(ArchiveWriter {
             path: path.to_path_buf(),

@@ -40,9 +40,10 @@ pub const MAX_INDEX_JSON: u64 = 64 * 1024 * 1024;
 pub struct LayoutStore {
     root: PathBuf,
     scope: Option<Reference>,
-    /// Say when Docker media types make it unreadable to OCI-only tools
-    /// (not for an archive's staging: the archive says it once packed).
-    warn: bool,
+    /// An archive's staging, packed and removed by the run: silent about
+    /// Docker media types (the archive says it once packed) and not flushed
+    /// to disk file by file (the archive is).
+    staging: bool,
 }
 
 /// Says once per run that a layout now names an image by a Docker media
@@ -71,7 +72,7 @@ impl LayoutStore {
         let store = LayoutStore {
             root: root.to_path_buf(),
             scope: None,
-            warn: true,
+            staging: false,
         };
         if create {
             store.ensure_target()?;
@@ -89,13 +90,13 @@ impl LayoutStore {
         LayoutStore {
             root: self.root.clone(),
             scope,
-            warn: self.warn,
+            staging: self.staging,
         }
     }
 
-    /// The same layout, silent about what OCI-only tools cannot read.
-    pub fn quiet(mut self) -> LayoutStore {
-        self.warn = false;
+    /// The same layout, as an archive's staging (see the field).
+    pub fn staging(mut self) -> LayoutStore {
+        self.staging = true;
         self
     }
 
@@ -205,7 +206,7 @@ impl LayoutStore {
 
     /// Moves `tag` to the manifest stored as `file`, under the lock.
     fn set_tag(&self, tag: &str, m: &RawManifest, file: &Digest) -> Result<(), StoreError> {
-        if self.warn && m.media_type.is_docker() {
+        if !self.staging && m.media_type.is_docker() {
             docker_types_warning(&self.root);
         }
         let _lock = Lock::take(&self.root.join(LAYOUT_FILE))?;
@@ -415,9 +416,11 @@ impl Store for LayoutStore {
                 .await
                 .map_err(|e| StoreError::io(&path, e))?;
         }
-        file.sync_all()
-            .await
-            .map_err(|e| StoreError::io(&path, e))?;
+        if !self.staging {
+            file.sync_all()
+                .await
+                .map_err(|e| StoreError::io(&path, e))?;
+        }
         drop(file);
         tmp_path
             .persist(&path)
