@@ -42,6 +42,9 @@ fn config_digest(image: &str) -> String {
     m["config"]["digest"].as_str().unwrap().to_string()
 }
 
+/// podman's image store is one per machine: its tests take turns.
+static PODMAN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn podman(args: &[&str]) -> String {
     require("podman");
     let out = Command::new("podman")
@@ -63,6 +66,7 @@ fn path(p: &Path) -> String {
 
 #[test]
 fn skopeo_and_podman_read_what_ocirepl_writes() {
+    let _podman = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
     let reg = Registry::start(RegistryConfig::anonymous());
     let digest = seed_image(&reg, "app", "1.0", 3000);
     let dir = tempfile::tempdir().unwrap();
@@ -116,6 +120,7 @@ fn skopeo_and_podman_read_what_ocirepl_writes() {
 
 #[test]
 fn ocirepl_reads_what_skopeo_and_podman_write() {
+    let _podman = PODMAN.lock().unwrap_or_else(|e| e.into_inner());
     let reg = Registry::start(RegistryConfig::anonymous());
     let one = seed_image(&reg, "one", "1", 3100);
     seed_image(&reg, "two", "2", 3200);
