@@ -217,8 +217,17 @@ fn lies_about_bytes_and_sizes_and_truncations_fail() {
         bytes.truncate(bytes.len() - 1024);
         let path = dir.path().join(format!("{label}.tar"));
         std::fs::write(&path, bytes).unwrap();
-        refused(&path, &name, "past the end");
+        refused(&path, &name, "truncated");
     }
+    // A header saying less than follows: the rest reads as a broken header.
+    let mut entries = raws(&good);
+    entries.push(Raw {
+        claimed: Some(10),
+        ..file("blobs/sha256/eeee", &vec![b'x'; 4096])
+    });
+    let path = dir.path().join("short-size.tar");
+    std::fs::write(&path, tar(&entries)).unwrap();
+    refused(&path, &name, "checksum");
 
     let whole = tar(&raws(&good));
     let path = dir.path().join("truncated.tar");
@@ -301,4 +310,21 @@ fn oversized_metadata_bombs_and_missing_files_are_refused() {
         "{err}"
     );
     assert!(tags_of(&dst.image("got")).is_empty());
+}
+
+#[test]
+fn a_compressed_archive_refused_late_in_its_pass_moves_no_tag() {
+    let reg = Registry::start(RegistryConfig::anonymous());
+    let dir = tempfile::tempdir().unwrap();
+    let good = good_entries(&reg, dir.path());
+    let name = format!("{}/app:1.0", reg.host());
+    // A whole image first, then a name that leaves the archive: read in one
+    // pass, the image's blobs may move early, but no tag before the end.
+    let mut entries = raws(&good);
+    entries.push(file("blobs/sha256/pad", &image::noise(9, 2 * 1024 * 1024)));
+    entries.push(file("../escape", b"x"));
+    let plain = tar(&entries);
+    let path = dir.path().join("late.tar.zst");
+    std::fs::write(&path, zstd::encode_all(plain.as_slice(), 3).unwrap()).unwrap();
+    refused(&path, &name, "`..`");
 }

@@ -88,6 +88,10 @@ impl Store for Based {
         self.src.referrers(subject, artifact_types).await
     }
 
+    async fn settled(&self) -> Result<(), StoreError> {
+        self.src.settled().await
+    }
+
     fn built(&self, digest: &Digest) -> Option<String> {
         self.src.built(digest)
     }

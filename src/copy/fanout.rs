@@ -472,6 +472,10 @@ impl Store for Handle {
         true
     }
 
+    async fn settled(&self) -> Result<(), StoreError> {
+        self.shared.src.settled().await
+    }
+
     fn states_pull_budget(&self) -> bool {
         self.shared.src.states_pull_budget()
     }

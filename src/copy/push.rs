@@ -48,6 +48,13 @@ async fn push_once(
 ) -> Result<Outcome, CopyError> {
     let children = push_children(img, &sel.shaped.child_levels).await?;
     let root = &sel.shaped.root;
+    // A source read in one pass must be whole before a tag moves.
+    if matches!(sel.target_ref, ManifestRef::Tag(_)) {
+        img.src
+            .settled()
+            .await
+            .map_err(|e| CopyError::new(Step::ReadSource, e))?;
+    }
     let (pushed, reason) = match (&sel.schema1, diff_ids) {
         (Some(s1), Some(ids)) => schema1::push(img, sel, s1, ids).await?,
         _ => {

@@ -171,6 +171,10 @@ impl Store for MirroredStore {
         self.origin.referrers(subject, artifact_types).await
     }
 
+    async fn settled(&self) -> Result<(), StoreError> {
+        self.origin.settled().await
+    }
+
     fn states_pull_budget(&self) -> bool {
         self.origin.states_pull_budget()
     }

@@ -285,6 +285,14 @@ pub trait Store: Send + Sync {
         Ok(None)
     }
 
+    /// Waits until the store is known whole: a source read in one pass
+    /// (a compressed archive) says so once the pass has read and checked
+    /// every entry. The copy asks before it moves a tag, so an entry refused
+    /// late in the pass moves no tag.
+    async fn settled(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// How the store made the manifest `digest`, when it built it rather
     /// than holding it (a docker-archive image): said in the report, as a
     /// reason the digest is new.

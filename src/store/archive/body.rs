@@ -26,7 +26,7 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::ArchiveError;
-use super::entries::{Entries, Entry, EntryError, header_of, scan};
+use super::entries::{Entries, Entry, scan};
 use crate::store::BlobStream;
 
 /// How much larger than its compressed file a spool may grow: image
@@ -34,6 +34,9 @@ use crate::store::BlobStream;
 pub const MAX_EXPANSION: u64 = 64;
 /// A spool may always reach this, whatever the ratio (small archives).
 const MIN_SPOOL: u64 = 256 * 1024 * 1024;
+/// Files of one split archive: each a thread and a decoder when
+/// compressed; more is not an archive anyone carries.
+pub const MAX_VOLUMES: usize = 1024;
 /// The most of a file read at once.
 const READ_CHUNK: usize = 1024 * 1024;
 
@@ -63,7 +66,7 @@ impl Compression {
 /// `first.2`, `first.3`, … while they exist.
 pub fn volumes(first: &Path) -> Vec<PathBuf> {
     let mut out = vec![first.to_path_buf()];
-    for n in 2.. {
+    for n in 2..=MAX_VOLUMES {
         let mut name = first.as_os_str().to_owned();
         name.push(format!(".{n}"));
         let p = PathBuf::from(name);
@@ -77,11 +80,18 @@ pub fn volumes(first: &Path) -> Vec<PathBuf> {
 
 /// An archive's bytes.
 pub enum Body {
+    /// The volumes as opened when their headers were read (held open, so
+    /// that a file swapped under the name later is not read).
     Plain {
-        volumes: Vec<PathBuf>,
+        volumes: Vec<(PathBuf, Arc<File>)>,
         entries: Entries,
     },
-    Spooled(Vec<Arc<Spool>>),
+    /// The spools, and their directories: removed with the body (the
+    /// passes still running are told to stop), whatever the threads do.
+    Spooled {
+        spools: Vec<Arc<Spool>>,
+        _dirs: Vec<tempfile::TempDir>,
+    },
 }
 
 impl Body {
@@ -94,23 +104,49 @@ impl Body {
         if kinds.iter().all(|k| *k == Compression::None) {
             let mut entries = Entries::default();
             let mut lengths = Vec::new();
+            let mut opened = Vec::new();
             for (i, v) in volumes.iter().enumerate() {
                 let f = File::open(v).map_err(|e| ArchiveError::io(v, e))?;
                 lengths.push(f.metadata().map_err(|e| ArchiveError::io(v, e))?.len());
-                scan(f, i, &mut entries).map_err(|e| ArchiveError::entry(v, e))?;
+                let file = Arc::new(f);
+                let mut r = std::io::BufReader::with_capacity(64 * 1024, &*file);
+                let mut skip = |r: &mut std::io::BufReader<&File>, n: u64| {
+                    let n = i64::try_from(n).map_err(std::io::Error::other)?;
+                    r.seek_relative(n)
+                };
+                scan(&mut r, i, &mut entries, &mut skip, &mut |_, _| {})
+                    .map_err(|e| ArchiveError::entry(v, e))?;
+                opened.push((v.clone(), file));
             }
             entries
                 .check_extents(&lengths)
                 .map_err(|e| ArchiveError::entry(&volumes[0], e))?;
-            return Ok(Body::Plain { volumes, entries });
+            return Ok(Body::Plain {
+                volumes: opened,
+                entries,
+            });
         }
-        let spools = volumes
-            .iter()
-            .zip(kinds)
-            .enumerate()
-            .map(|(i, (v, k))| Spool::start(v, k, i))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Body::Spooled(spools))
+        let mut spools = Vec::new();
+        let mut dirs = Vec::new();
+        for (i, (v, k)) in volumes.iter().zip(kinds).enumerate() {
+            let (spool, dir) = Spool::start(v, k, i)?;
+            spools.push(spool);
+            dirs.push(dir);
+        }
+        Ok(Body::Spooled {
+            spools,
+            _dirs: dirs,
+        })
+    }
+
+    /// Waits for every spool's pass to end; its error if one failed.
+    pub async fn whole(&self) -> Result<(), ArchiveError> {
+        if let Body::Spooled { spools, .. } = self {
+            for s in spools {
+                s.ended().await?;
+            }
+        }
+        Ok(())
     }
 
     /// Where `name`'s bytes are; a spooled archive waits until its
@@ -118,13 +154,22 @@ impl Body {
     pub async fn find(&self, name: &str) -> Result<Option<Entry>, ArchiveError> {
         match self {
             Body::Plain { entries, .. } => Ok(entries.get(name)),
-            Body::Spooled(spools) => {
+            Body::Spooled { spools, .. } => {
+                let mut found: Option<Entry> = None;
                 for s in spools {
                     if let Some(e) = s.find(name).await? {
-                        return Ok(Some(e));
+                        match found {
+                            None => found = Some(e),
+                            Some(f) if f.size == e.size => {}
+                            Some(_) => {
+                                return Err(ArchiveError::Read(format!(
+                                    "entry {name:?} is in two volumes, with other sizes"
+                                )));
+                            }
+                        }
                     }
                 }
-                Ok(None)
+                Ok(found)
             }
         }
     }
@@ -153,17 +198,24 @@ impl Body {
     pub fn stream_entry(&self, e: Entry) -> Result<BlobStream, ArchiveError> {
         match self {
             Body::Plain { volumes, .. } => {
-                let path = volumes
+                let (path, file) = volumes
                     .get(e.volume)
                     .ok_or_else(|| ArchiveError::Read(format!("no volume {}", e.volume + 1)))?;
-                Ok(read_range(path.clone(), e.offset, e.size, None))
+                Ok(read_range(
+                    path.clone(),
+                    Some(file.clone()),
+                    e.offset,
+                    e.size,
+                    None,
+                ))
             }
-            Body::Spooled(spools) => {
+            Body::Spooled { spools, .. } => {
                 let s = spools
                     .get(e.volume)
                     .ok_or_else(|| ArchiveError::Read(format!("no volume {}", e.volume + 1)))?;
                 Ok(read_range(
                     s.path.clone(),
+                    None,
                     e.offset,
                     e.size,
                     Some(s.clone()),
@@ -175,7 +227,13 @@ impl Body {
 
 /// Bytes `[offset, offset + size)` of `path`, in chunks; with a spool,
 /// each chunk waits until the spool holds it.
-fn read_range(path: PathBuf, offset: u64, size: u64, spool: Option<Arc<Spool>>) -> BlobStream {
+fn read_range(
+    path: PathBuf,
+    file: Option<Arc<File>>,
+    offset: u64,
+    size: u64,
+    spool: Option<Arc<Spool>>,
+) -> BlobStream {
     struct At {
         path: PathBuf,
         file: Option<Arc<File>>,
@@ -185,7 +243,7 @@ fn read_range(path: PathBuf, offset: u64, size: u64, spool: Option<Arc<Spool>>) 
     }
     let at = At {
         path,
-        file: None,
+        file,
         next: offset,
         end: offset + size,
         spool,
@@ -228,9 +286,21 @@ fn read_range(path: PathBuf, offset: u64, size: u64, spool: Option<Arc<Spool>>) 
 /// A compressed volume being decompressed into a spool file.
 pub struct Spool {
     path: PathBuf,
-    _dir: tempfile::TempDir,
     state: Mutex<SpoolState>,
     changed: watch::Sender<()>,
+    /// Set when nobody reads the archive any more: the pass stops.
+    cancelled: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Body {
+    fn drop(&mut self) {
+        if let Body::Spooled { spools, .. } = self {
+            for s in spools {
+                s.cancelled
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
+    }
 }
 
 #[derive(Default)]
@@ -243,23 +313,37 @@ struct SpoolState {
 }
 
 impl Spool {
-    fn start(path: &Path, kind: Compression, volume: usize) -> Result<Arc<Spool>, ArchiveError> {
+    fn start(
+        path: &Path,
+        kind: Compression,
+        volume: usize,
+    ) -> Result<(Arc<Spool>, tempfile::TempDir), ArchiveError> {
         let dir = tempfile::Builder::new()
             .prefix("ocirepl-spool-")
             .tempdir()
             .map_err(|e| ArchiveError::io(std::env::temp_dir(), e))?;
         let spool = Arc::new(Spool {
             path: dir.path().join("archive.tar"),
-            _dir: dir,
             state: Mutex::default(),
             changed: watch::channel(()).0,
+            cancelled: std::sync::atomic::AtomicBool::new(false),
         });
         let (source, me) = (path.to_path_buf(), spool.clone());
         std::thread::spawn(move || {
-            let end = me.fill(&source, kind, volume);
+            // A panic in the pass still ends it, so that no reader waits
+            // for ever.
+            let end = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                me.fill(&source, kind, volume)
+            }))
+            .unwrap_or_else(|_| {
+                Err(ArchiveError::Read(format!(
+                    "{}: reading it failed unexpectedly",
+                    source.display()
+                )))
+            });
             me.update(|s| s.end = Some(end));
         });
-        Ok(spool)
+        Ok((spool, dir))
     }
 
     fn update(&self, f: impl FnOnce(&mut SpoolState)) {
@@ -294,24 +378,27 @@ impl Spool {
             spool: self,
             source,
         };
-        let mut archive = tar::Archive::new(tee);
-        let entries = archive
-            .entries()
-            .map_err(|e| ArchiveError::Tar(source.to_path_buf(), format!("not a tar: {e}")))?;
-        for entry in entries {
-            let mut entry = entry.map_err(|e| {
-                ArchiveError::Tar(source.to_path_buf(), format!("unreadable tar header: {e}"))
-            })?;
-            let header = header_of(&entry).map_err(|e| ArchiveError::entry(source, e))?;
-            let mut admitted: Result<(), EntryError> = Ok(());
-            self.update(|s| admitted = s.entries.admit(volume, &header));
-            admitted.map_err(|e| ArchiveError::entry(source, e))?;
-            // The entry's bytes pass through the tee into the spool.
-            std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| {
-                ArchiveError::Tar(source.to_path_buf(), format!("reading an entry: {e}"))
-            })?;
-        }
-        let mut tee = archive.into_inner();
+        let mut tee = tee;
+        let mut entries = Entries::default();
+        let mut skip = |t: &mut Tee<'_>, n: u64| {
+            let copied = std::io::copy(&mut t.by_ref().take(n), &mut std::io::sink())?;
+            match copied == n {
+                true => Ok(()),
+                false => Err(std::io::Error::other(format!(
+                    "{} bytes of an entry missing",
+                    n - copied
+                ))),
+            }
+        };
+        // Readers learn each entry as its header is read (admitted already
+        // by the scan's own table, so the shared one cannot refuse it).
+        let mut publish = |v: usize, h: &super::entries::Header| {
+            self.update(|s| {
+                let _ = s.entries.admit(v, h);
+            })
+        };
+        scan(&mut tee, volume, &mut entries, &mut skip, &mut publish)
+            .map_err(|e| ArchiveError::entry(source, e))?;
         // Whatever follows the end-of-archive blocks is read too, so that a
         // file's last bytes are in the spool before anyone is told.
         std::io::copy(&mut tee, &mut std::io::sink()).map_err(|e| {
@@ -347,6 +434,26 @@ impl Spool {
                     }
                     None => {}
                 }
+            }
+            if changed.changed().await.is_err() {
+                return Err(ArchiveError::Read("an archive read stopped".into()));
+            }
+        }
+    }
+
+    /// Waits for the pass to end.
+    async fn ended(&self) -> Result<(), ArchiveError> {
+        let mut changed = self.changed.subscribe();
+        loop {
+            changed.borrow_and_update();
+            if let Some(end) = self
+                .state
+                .lock()
+                .map_err(|_| ArchiveError::Read("a spool's state is poisoned".into()))?
+                .end
+                .clone()
+            {
+                return end;
             }
             if changed.changed().await.is_err() {
                 return Err(ArchiveError::Read("an archive read stopped".into()));
@@ -395,6 +502,13 @@ struct Tee<'a> {
 
 impl Read for Tee<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self
+            .spool
+            .cancelled
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(std::io::Error::other("nobody reads the archive any more"));
+        }
         let n = self.inner.read(buf)?;
         if n == 0 {
             return Ok(0);

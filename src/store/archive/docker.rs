@@ -27,6 +27,11 @@ use crate::store::layout::names::Named;
 
 /// The largest image config read.
 const MAX_CONFIG: u64 = 16 * 1024 * 1024;
+/// Images one `manifest.json` may list, and layers one image may have
+/// (overlay stacks stop near 128): past them, the work a crafted file asks
+/// for (configs read, layers hashed) is refused.
+const MAX_IMAGES: usize = 1024;
+const MAX_LAYERS: usize = 512;
 
 /// Images built from `manifest.json`.
 #[derive(Debug, Default)]
@@ -61,14 +66,36 @@ pub async fn build(body: &Body, manifest_json: &[u8], what: &str) -> Result<Buil
     let bad = |why: String| ArchiveError::Read(format!("{what}: manifest.json: {why}"));
     let items: Vec<Item> = serde_json::from_slice(manifest_json)
         .map_err(|e| bad(format!("not what docker writes: {e}")))?;
+    if items.len() > MAX_IMAGES {
+        return Err(bad(format!(
+            "{} images, more than {MAX_IMAGES}",
+            items.len()
+        )));
+    }
     let mut built = Built::default();
+    // Each config is read, and each compressed layer hashed, once.
+    let mut configs: HashMap<String, Bytes> = HashMap::new();
+    let mut identities: HashMap<String, (Digest, &'static str)> = HashMap::new();
     for item in items {
-        let config = body.read(&item.config, MAX_CONFIG).await?.ok_or_else(|| {
-            bad(format!(
-                "names config {:?}, which is not in the archive",
-                item.config
-            ))
-        })?;
+        if item.layers.len() > MAX_LAYERS {
+            return Err(bad(format!(
+                "{} layers in one image, more than {MAX_LAYERS}",
+                item.layers.len()
+            )));
+        }
+        let config = match configs.get(&item.config) {
+            Some(c) => c.clone(),
+            None => {
+                let c = body.read(&item.config, MAX_CONFIG).await?.ok_or_else(|| {
+                    bad(format!(
+                        "names config {:?}, which is not in the archive",
+                        item.config
+                    ))
+                })?;
+                configs.insert(item.config.clone(), c.clone());
+                c
+            }
+        };
         let parsed: Config = serde_json::from_slice(&config)
             .map_err(|e| bad(format!("config {:?}: {e}", item.config)))?;
         if parsed.rootfs.diff_ids.len() != item.layers.len() {
@@ -89,7 +116,14 @@ pub async fn build(body: &Body, manifest_json: &[u8], what: &str) -> Result<Buil
                 .find(file)
                 .await?
                 .ok_or_else(|| bad(format!("names layer {file:?}, which is not in the archive")))?;
-            let (digest, media) = layer_identity(body, file, e, diff_id).await?;
+            let (digest, media) = match identities.get(file) {
+                Some(known) => known.clone(),
+                None => {
+                    let found = layer_identity(body, file, e, diff_id).await?;
+                    identities.insert(file.clone(), found.clone());
+                    found
+                }
+            };
             built.files.insert(digest.clone(), file.clone());
             layers.push(json!({"mediaType": media, "digest": digest.to_string(), "size": e.size}));
         }

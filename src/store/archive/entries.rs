@@ -71,13 +71,14 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn of(t: tar::EntryType) -> Kind {
+    /// From a header's type flag.
+    pub fn of_flag(t: u8) -> Kind {
         match t {
-            tar::EntryType::Regular | tar::EntryType::Continuous => Kind::File,
-            tar::EntryType::Directory => Kind::Directory,
-            tar::EntryType::Symlink => Kind::Symlink,
-            tar::EntryType::Link => Kind::HardLink,
-            other => Kind::Other(other.as_byte()),
+            b'0' | 0 | b'7' => Kind::File,
+            b'5' => Kind::Directory,
+            b'2' => Kind::Symlink,
+            b'1' => Kind::HardLink,
+            other => Kind::Other(other),
         }
     }
 }
@@ -98,7 +99,7 @@ impl Entries {
         if self.count > MAX_ENTRIES {
             return Err(EntryError::TooMany);
         }
-        let raw = String::from_utf8_lossy(&h.name).into_owned();
+        let raw = String::from_utf8_lossy(&h.name[..h.name.len().min(MAX_NAME)]).into_owned();
         let name = clean(&h.name).map_err(|why| refused(&raw, why))?;
         match h.kind {
             Kind::Directory => Ok(()),
@@ -250,35 +251,229 @@ fn link_target(name: &str, link: &[u8], kind: Kind) -> Result<String, String> {
     Ok(parts.join("/"))
 }
 
-/// Reads the headers of an uncompressed tar (seeking over the data) into
-/// `entries`, as volume `volume`.
-pub fn scan<R: std::io::Read + std::io::Seek>(
-    reader: R,
+/// The most of a PAX extended header read (a path, a link and a size are
+/// a few hundred bytes).
+const MAX_PAX: u64 = 64 * 1024;
+
+/// Reads a tar header by header into `entries`, as volume `volume`, moving
+/// over each entry's data with `skip` (a seek in place, or a read that
+/// spools it). A small strict reader of our own: the tar crate reads GNU
+/// long names and PAX headers whole into memory, whatever their size.
+pub fn scan<R: std::io::Read>(
+    r: &mut R,
     volume: usize,
     entries: &mut Entries,
+    skip: &mut dyn FnMut(&mut R, u64) -> std::io::Result<()>,
+    on_entry: &mut dyn FnMut(usize, &Header),
 ) -> Result<(), EntryError> {
-    let mut archive = tar::Archive::new(reader);
-    let iter = archive
-        .entries_with_seek()
-        .map_err(|e| EntryError::Tar(format!("not a tar: {e}")))?;
-    for entry in iter {
-        let entry = entry.map_err(|e| EntryError::Tar(format!("unreadable tar header: {e}")))?;
-        entries.admit(volume, &header_of(&entry)?)?;
+    let mut pos: u64 = 0;
+    let mut long_name: Option<Vec<u8>> = None;
+    let mut long_link: Option<Vec<u8>> = None;
+    let mut pax_size: Option<u64> = None;
+    loop {
+        let mut block = [0u8; 512];
+        match read_block(r, &mut block)? {
+            false if pos == 0 => return Err(EntryError::Tar("empty: not a tar".into())),
+            false => {
+                return Err(EntryError::Tar(
+                    "truncated: it ends without its end blocks".into(),
+                ));
+            }
+            true => {}
+        }
+        pos += 512;
+        if block.iter().all(|b| *b == 0) {
+            return Ok(());
+        }
+        let h = parse_header(&block)?;
+        let data_at = pos;
+        let padded = h.size.div_ceil(512) * 512;
+        match h.type_flag {
+            b'x' | b'g' | b'L' | b'K' => {
+                let cap = if matches!(h.type_flag, b'L' | b'K') {
+                    MAX_NAME as u64 + 1
+                } else {
+                    MAX_PAX
+                };
+                if h.size > cap {
+                    return Err(EntryError::Tar(format!(
+                        "an extended header of {} bytes, more than {cap}",
+                        h.size
+                    )));
+                }
+                let mut data = vec![0u8; padded as usize];
+                r.read_exact(&mut data).map_err(|e| {
+                    EntryError::Tar(format!("truncated in an extended header: {e}"))
+                })?;
+                data.truncate(h.size as usize);
+                match h.type_flag {
+                    b'L' => long_name = Some(trim_nul(data)),
+                    b'K' => long_link = Some(trim_nul(data)),
+                    b'x' => {
+                        let pax = pax_records(&data)?;
+                        long_name = pax.path.or(long_name);
+                        long_link = pax.link.or(long_link);
+                        pax_size = pax.size.or(pax_size);
+                    }
+                    _ => {}
+                }
+                pos += padded;
+                continue;
+            }
+            _ => {}
+        }
+        let size = pax_size.take().unwrap_or(h.size);
+        let header = Header {
+            name: long_name.take().unwrap_or(h.name),
+            kind: Kind::of_flag(h.type_flag),
+            link: long_link.take().or(h.link),
+            size,
+            offset: data_at,
+        };
+        entries.admit(volume, &header)?;
+        on_entry(volume, &header);
+        let padded = size
+            .checked_add(511)
+            .map(|s| s / 512 * 512)
+            .ok_or_else(|| EntryError::Tar(format!("a size of {size} bytes overflows")))?;
+        skip(r, padded).map_err(|e| EntryError::Tar(format!("truncated: {e}")))?;
+        pos = pos
+            .checked_add(padded)
+            .ok_or_else(|| EntryError::Tar("an offset overflows".into()))?;
     }
-    Ok(())
 }
 
-/// What the scanner needs of a tar crate entry.
-pub fn header_of<R: std::io::Read>(entry: &tar::Entry<'_, R>) -> Result<Header, EntryError> {
-    let name = entry.path_bytes().into_owned();
-    let link = entry.link_name_bytes().map(|l| l.into_owned());
-    Ok(Header {
-        kind: Kind::of(entry.header().entry_type()),
-        size: entry.size(),
-        offset: entry.raw_file_position(),
+/// Fills a block; `false` at a clean end of input before any byte of it.
+fn read_block<R: std::io::Read>(r: &mut R, block: &mut [u8; 512]) -> Result<bool, EntryError> {
+    let mut got = 0;
+    while got < 512 {
+        match r.read(&mut block[got..]) {
+            Ok(0) if got == 0 => return Ok(false),
+            Ok(0) => return Err(EntryError::Tar("truncated in a header".into())),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(EntryError::Tar(format!("unreadable: {e}"))),
+        }
+    }
+    Ok(true)
+}
+
+/// What one 512-byte header says.
+struct RawHeader {
+    name: Vec<u8>,
+    link: Option<Vec<u8>>,
+    size: u64,
+    type_flag: u8,
+}
+
+fn parse_header(b: &[u8; 512]) -> Result<RawHeader, EntryError> {
+    let stored = octal(&b[148..156])
+        .ok_or_else(|| EntryError::Tar("a header without a checksum: not a tar".into()))?;
+    let sum: u64 = b
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if (148..156).contains(&i) {
+                32
+            } else {
+                u64::from(*v)
+            }
+        })
+        .sum();
+    if sum != stored {
+        return Err(EntryError::Tar(
+            "a header with a wrong checksum: not a tar, or a damaged one".into(),
+        ));
+    }
+    let field = |range: std::ops::Range<usize>| trim_nul(b[range].to_vec());
+    let mut name = field(0..100);
+    // POSIX ustar: a prefix joined to the name with a slash.
+    if &b[257..263] == b"ustar\0" {
+        let prefix = field(345..500);
+        if !prefix.is_empty() {
+            let mut full = prefix;
+            full.push(b'/');
+            full.extend_from_slice(&name);
+            name = full;
+        }
+    }
+    let size = if b[124] & 0x80 != 0 {
+        // GNU base-256: what octal cannot hold.
+        if b[124] != 0x80 || b[125..128].iter().any(|v| *v != 0) {
+            return Err(EntryError::Tar("a size past 2^64".into()));
+        }
+        let mut be = [0u8; 8];
+        be.copy_from_slice(&b[128..136]);
+        u64::from_be_bytes(be)
+    } else {
+        octal(&b[124..136]).ok_or_else(|| EntryError::Tar("an unreadable size".into()))?
+    };
+    let link = field(157..257);
+    Ok(RawHeader {
         name,
-        link,
+        link: (!link.is_empty()).then_some(link),
+        size,
+        type_flag: b[156],
     })
+}
+
+/// An octal field (spaces and NULs around it allowed).
+fn octal(field: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(field).ok()?;
+    let text = text.trim_matches(|c: char| c == '\0' || c == ' ');
+    if text.is_empty() {
+        return Some(0);
+    }
+    u64::from_str_radix(text, 8).ok()
+}
+
+fn trim_nul(mut v: Vec<u8>) -> Vec<u8> {
+    if let Some(end) = v.iter().position(|b| *b == 0) {
+        v.truncate(end);
+    }
+    v
+}
+
+/// The PAX records that matter here.
+#[derive(Default)]
+struct Pax {
+    path: Option<Vec<u8>>,
+    link: Option<Vec<u8>>,
+    size: Option<u64>,
+}
+
+/// `LEN key=value\n` records, strictly.
+fn pax_records(mut data: &[u8]) -> Result<Pax, EntryError> {
+    let bad = || EntryError::Tar("an unreadable PAX header".into());
+    let mut pax = Pax::default();
+    while !data.is_empty() {
+        let space = data.iter().position(|b| *b == b' ').ok_or_else(bad)?;
+        let len: usize = std::str::from_utf8(&data[..space])
+            .ok()
+            .and_then(|t| t.parse().ok())
+            .ok_or_else(bad)?;
+        if len <= space + 1 || len > data.len() || data[len - 1] != b'\n' {
+            return Err(bad());
+        }
+        let record = &data[space + 1..len - 1];
+        let eq = record.iter().position(|b| *b == b'=').ok_or_else(bad)?;
+        let (key, value) = (&record[..eq], &record[eq + 1..]);
+        match key {
+            b"path" => pax.path = Some(value.to_vec()),
+            b"linkpath" => pax.link = Some(value.to_vec()),
+            b"size" => {
+                pax.size = Some(
+                    std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|t| t.parse().ok())
+                        .ok_or_else(bad)?,
+                );
+            }
+            _ => {}
+        }
+        data = &data[len..];
+    }
+    Ok(pax)
 }
 
 #[cfg(test)]
@@ -354,6 +549,58 @@ mod tests {
             .unwrap();
         let err = big.check_extents(&[10_000]).unwrap_err().to_string();
         assert!(err.contains("past the end"), "{err}");
+    }
+
+    fn scanned(bytes: &[u8]) -> Result<Entries, EntryError> {
+        let mut e = Entries::default();
+        let mut r = std::io::Cursor::new(bytes.to_vec());
+        let mut skip = |r: &mut std::io::Cursor<Vec<u8>>, n: u64| {
+            r.set_position(r.position() + n);
+            Ok(())
+        };
+        scan(&mut r, 0, &mut e, &mut skip, &mut |_, _| {})?;
+        Ok(e)
+    }
+
+    #[test]
+    fn long_names_and_pax_from_the_tar_crate_read_alike() {
+        let long = format!("blobs/sha256/{}", "a".repeat(150));
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(3);
+        h.set_mode(0o644);
+        b.append_data(&mut h, &long, &b"abc"[..]).unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(2);
+        b.append_data(&mut h, "index.json", &b"{}"[..]).unwrap();
+        let mut pax = tar::Builder::new(Vec::new());
+        pax.append_pax_extensions([("path", "dir/from-pax.json".as_bytes())])
+            .unwrap();
+        let mut h = tar::Header::new_ustar();
+        h.set_size(1);
+        pax.append_data(&mut h, "short", &b"x"[..]).unwrap();
+        let e = scanned(&b.into_inner().unwrap()).unwrap();
+        assert_eq!(e.get(&long).unwrap().size, 3);
+        assert_eq!(e.get("index.json").unwrap().size, 2);
+        let e = scanned(&pax.into_inner().unwrap()).unwrap();
+        assert!(e.has("dir/from-pax.json") && !e.has("short"));
+    }
+
+    #[test]
+    fn extended_headers_are_capped_before_they_are_read() {
+        let mut b = tar::Builder::new(Vec::new());
+        let big = "p".repeat(MAX_PAX as usize);
+        b.append_pax_extensions([("comment", big.as_bytes())])
+            .unwrap();
+        let err = scanned(&b.into_inner().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("extended header"), "{err}");
+        assert!(scanned(b"").unwrap_err().to_string().contains("not a tar"));
+        assert!(
+            scanned(&[7u8; 512])
+                .unwrap_err()
+                .to_string()
+                .contains("checksum")
+        );
     }
 
     #[test]

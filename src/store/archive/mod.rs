@@ -38,8 +38,9 @@ pub use writer::{ArchiveTarget, ArchiveWriter};
 use entries::EntryError;
 
 /// The largest `index.json`, `manifest.json` or inventory read from an
-/// archive (as for a layout: tens of thousands of tags, not a disk).
-pub const MAX_METADATA: u64 = 64 * 1024 * 1024;
+/// archive: tens of thousands of images take a few MiB (and a parsed JSON
+/// document takes many times its size in memory).
+pub const MAX_METADATA: u64 = 16 * 1024 * 1024;
 
 /// What is wrong with an archive: the archive, the entry, the problem.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -581,6 +581,22 @@ fn volume_path(path: &Path, n: usize) -> PathBuf {
 /// place (and removes volumes a larger earlier export left).
 fn write_volumes(input: &Input<'_>, volumes: Vec<Vec<Spec>>) -> Result<Vec<Volume>, ArchiveError> {
     let dir = dir_of(input.path);
+    // What a larger earlier export left beside the archive goes, but only
+    // what is one: anything else under such a name stops the export first.
+    let mut stale = Vec::new();
+    for n in volumes.len() + 1.. {
+        let path = volume_path(input.path, n);
+        if !path.is_file() {
+            break;
+        }
+        if !is_volume(&path, n) {
+            return Err(ArchiveError::Invalid(
+                path,
+                "is in the way of the archive's volumes and is not one: move it away".into(),
+            ));
+        }
+        stale.push(path);
+    }
     let mut temps = Vec::new();
     let mut written = Vec::new();
     for (i, specs) in volumes.iter().enumerate() {
@@ -611,14 +627,39 @@ fn write_volumes(input: &Input<'_>, volumes: Vec<Vec<Spec>>) -> Result<Vec<Volum
         tmp.persist(&final_path)
             .map_err(|e| ArchiveError::io(&final_path, e.error))?;
     }
-    for n in volumes.len() + 1.. {
-        let stale = volume_path(input.path, n);
-        if !stale.is_file() {
-            break;
-        }
-        std::fs::remove_file(&stale).map_err(|e| ArchiveError::io(&stale, e))?;
+    for path in stale {
+        std::fs::remove_file(&path).map_err(|e| ArchiveError::io(&path, e))?;
     }
     Ok(written)
+}
+
+/// Whether `path` is volume `n` of an ocirepl archive: its first entry is
+/// that volume's marker (read through its compression, if any).
+fn is_volume(path: &Path, n: usize) -> bool {
+    let Ok(kind) = Compression::sniff(path) else {
+        return false;
+    };
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    let mut reader: Box<dyn Read> = match kind {
+        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(file)),
+        Compression::Zstd => match zstd::stream::read::Decoder::new(file) {
+            Ok(d) => Box::new(d),
+            Err(_) => return false,
+        },
+        Compression::None => Box::new(file),
+    };
+    let mut header = [0u8; 512];
+    if reader.read_exact(&mut header).is_err() {
+        return false;
+    }
+    let name: Vec<u8> = header[..100]
+        .iter()
+        .take_while(|b| **b != 0)
+        .copied()
+        .collect();
+    name == volume_marker(n).as_bytes()
 }
 
 /// Counts what reaches the file, and hashes it on a thread of its own (on

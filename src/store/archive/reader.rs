@@ -114,6 +114,16 @@ impl ArchiveReader {
     /// Every volume of a split archive is there, and is of this export.
     async fn check_volumes(&self, inv: &Inventory) -> Result<(), ArchiveError> {
         let found = volumes(&self.path);
+        if found.len() > inv.volumes.len() {
+            return Err(ArchiveError::Invalid(
+                found[inv.volumes.len()].clone(),
+                format!(
+                    "not a volume of export {} (it has {}): move it away",
+                    inv.id,
+                    inv.volumes.len()
+                ),
+            ));
+        }
         if inv.volumes.len() > found.len() {
             let missing: Vec<&str> = inv.volumes[found.len()..]
                 .iter()
@@ -344,6 +354,10 @@ impl Store for ArchiveStore {
             }
         }
         Ok(tags)
+    }
+
+    async fn settled(&self) -> Result<(), StoreError> {
+        Ok(self.reader.body.whole().await?)
     }
 
     fn built(&self, digest: &Digest) -> Option<String> {
