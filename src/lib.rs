@@ -15,6 +15,7 @@ pub mod progress;
 pub mod reference;
 pub mod report;
 pub mod size;
+pub mod verify;
 
 // Secrets: the one home of credentials and where they come from.
 pub mod credentials;

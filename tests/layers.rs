@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 /// Each top-level module and the modules it may use (besides itself).
 fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
-    const DATA: [&str; 10] = [
+    const DATA: [&str; 11] = [
         "backoff",
         "digest",
         "media",
@@ -19,6 +19,7 @@ fn allowed() -> BTreeMap<&'static str, Vec<&'static str>> {
         "report",
         "progress",
         "size",
+        "verify",
     ];
     let mut rules: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     let with = |extra: &[&'static str]| -> Vec<&'static str> {
