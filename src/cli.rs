@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Copy one image (all platforms of a multi-arch image) from SRC to DST.
-    Copy(CopyArgs),
+    Copy(Box<CopyArgs>),
     /// Mirror the repositories and namespaces a YAML config lists (docs/sync.md).
     Sync(SyncArgs),
     /// Show an image: media type, digest, size, platforms and children.
@@ -268,6 +268,58 @@ pub struct TagsArgs {
     pub authfile: Option<PathBuf>,
 }
 
+/// Verify before mirror: only images signed by these keys or identities
+/// are copied, checked against the digest that is pushed.
+#[derive(Debug, Args, Default)]
+pub struct VerifyArgs {
+    /// Copy only images cosign-signed with this PEM public key (repeatable;
+    /// any one is enough): ECDSA P-256/P-384, Ed25519, RSA.
+    #[arg(long = "verify-key", value_name = "PATH")]
+    pub keys: Vec<PathBuf>,
+
+    /// With --verify-key: the signature must also be in a transparency
+    /// log the trusted root names (as cosign verify does by default).
+    #[arg(long = "verify-tlog", requires = "keys")]
+    pub tlog: bool,
+
+    /// Copy only images signed keylessly with a certificate from this OIDC
+    /// issuer (exact, glob or regex:RE).
+    #[arg(long = "verify-issuer", value_name = "PATTERN", requires = "subject")]
+    pub issuer: Option<String>,
+
+    /// ... and for this identity (e-mail or URI; exact, glob or regex:RE,
+    /// unanchored unless you anchor it).
+    #[arg(long = "verify-subject", value_name = "PATTERN", requires = "issuer")]
+    pub subject: Option<String>,
+
+    /// A Sigstore trusted_root.json (Fulcio CAs, Rekor and CT log keys);
+    /// default: the public-good one, built in. Never fetched.
+    #[arg(long, value_name = "PATH")]
+    pub trusted_root: Option<PathBuf>,
+
+    /// Keyless: accept a certificate without a verified SCT (a private
+    /// CA without a certificate transparency log).
+    #[arg(long, requires = "issuer")]
+    pub insecure_ignore_sct: bool,
+
+    /// A multi-arch image: each kept child must be signed too (cosign sign
+    /// --recursive), not only the index.
+    #[arg(long)]
+    pub verify_children: bool,
+
+    /// An image no policy passes is never copied; fail (exit 1) or skip
+    /// (exit 0).
+    #[arg(long, value_enum, default_value_t = OnUnverifiedArg::Fail)]
+    pub on_unverified: OnUnverifiedArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum OnUnverifiedArg {
+    #[default]
+    Fail,
+    Skip,
+}
+
 #[derive(Debug, Args)]
 pub struct IndexCreateArgs {
     /// Where the index goes: HOST/REPO:TAG.
@@ -469,6 +521,9 @@ pub struct CopyArgs {
     /// For an oci-archive: or docker-archive: DST.
     #[command(flatten)]
     pub archive: ArchiveArgs,
+
+    #[command(flatten)]
+    pub verify: VerifyArgs,
 }
 
 /// How to reach the source registry.

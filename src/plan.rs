@@ -114,6 +114,8 @@ pub struct CopyOptions {
     /// `--referrers`: signatures, SBOMs and attestations travel too, of
     /// these artifact types (all when empty). `None`: they stay.
     pub referrers: Option<Vec<String>>,
+    /// `verify`: only images signed as this requires are copied.
+    pub verify: Option<crate::verify::Gate>,
 }
 
 impl CopyOptions {

@@ -22,6 +22,24 @@ pub enum Action {
     Pruned,
     /// `--plan`: this target tag would be pruned.
     Prune,
+    /// Not copied: no signature passed the job's `verify` policies;
+    /// `reason` says why. Fails the run unless `on_unverified: skip`
+    /// (then `error` is empty).
+    Unverified,
+}
+
+/// Who signed a verified image (`verify`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    /// The policy that passed, as written (`keys acme.pub`, `keyless …`).
+    pub policy: String,
+    /// The key file, or the identity and its issuer.
+    pub signer: String,
+    /// The signature manifest that carried the signature.
+    pub signature: String,
+    /// With `verify_children`: the kept children, each verified too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub children_verified: Option<u64>,
 }
 
 /// What happened to an image's referrers (`--referrers`).
@@ -65,6 +83,9 @@ pub struct ImageReport {
     /// With `--referrers`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub referrers: Option<ReferrerCounts>,
+    /// With `verify`: the signature that let the image in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verification: Option<Verification>,
     pub error: Option<String>,
     /// The failure is a usage error (a selection the image cannot satisfy).
     #[serde(skip)]
@@ -72,9 +93,23 @@ pub struct ImageReport {
 }
 
 impl ImageReport {
+    /// Whether this image fails the run (exit 1, or 2 for a usage error).
+    pub fn failed(&self) -> bool {
+        self.action == Action::Failed || (self.action == Action::Unverified && self.error.is_some())
+    }
+
     /// One line for a person (and a line on referrers, when they travel).
     pub fn human(&self) -> String {
         let mut line = self.main_line();
+        if let Some(v) = &self.verification {
+            line.push_str(&format!(
+                "\n  verified: signed by {} ({}; signature {})",
+                v.signer, v.policy, v.signature
+            ));
+            if let Some(n) = v.children_verified {
+                line.push_str(&format!(", and each of its {n} kept children"));
+            }
+        }
         if let Some(r) = &self.referrers {
             line.push_str(&format!(
                 "\n  referrers: {} copied, {} already there, {} left behind",
@@ -132,6 +167,16 @@ impl ImageReport {
                 self.target,
                 human_bytes(self.bytes_copied)
             ),
+            Action::Unverified => format!(
+                "{} {}: {}",
+                if self.error.is_some() {
+                    "error: unverified"
+                } else {
+                    "skip unverified"
+                },
+                self.source,
+                self.reason.as_deref().unwrap_or("no signature passed")
+            ),
             Action::Pruned => format!("pruned {} (gone from {})", self.target, self.source),
             Action::Prune => format!("prune {} (gone from {})", self.target, self.source),
         }
@@ -177,6 +222,7 @@ mod tests {
             duration_ms: 4,
             reason: None,
             referrers: None,
+            verification: None,
             error: None,
             usage_error: false,
         };

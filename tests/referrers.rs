@@ -40,39 +40,6 @@ impl At<'_> {
     }
 }
 
-fn upload_blob(host: &str, repo: &str, data: &[u8]) -> String {
-    let digest = sha256(data);
-    let (host, repo, body) = (host.to_string(), repo.to_string(), data.to_vec());
-    let d = digest.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let c = reqwest::Client::new();
-        let r = c
-            .post(format!("http://{host}/v2/{repo}/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-        let loc = r.headers()["location"].to_str().unwrap().to_string();
-        let url = if loc.starts_with("http") {
-            loc
-        } else {
-            format!("http://{host}{loc}")
-        };
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let put = c
-            .put(format!("{url}{sep}digest={d}"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(put.status().is_success(), "blob upload: {}", put.status());
-    });
-    digest
-}
-
 /// An OCI 1.1 artifact (`artifactType`, empty config, one layer) naming
 /// `subject`; pushed by digest. Returns (digest, size).
 fn artifact(

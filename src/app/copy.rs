@@ -10,18 +10,24 @@ use anyhow::{Context, Result};
 use super::cache::FileCache;
 use super::progress::{self, Bars};
 use super::{EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, access, archive, cache_dir, parse_ref};
-use crate::cli::{CopyArgs, FormatArg, ModeArg, Output};
+use crate::cli::{CopyArgs, FormatArg, ModeArg, OnUnverifiedArg, Output, VerifyArgs};
 use crate::copy::{Replicator, RunSettings, Target, Task, target_tags};
 use crate::credentials::Env;
+use crate::manifest::referrers::is_attachment_tag;
 use crate::plan::{CopyJob, CopyOptions, Format, Known, Limits, Mode, PlatformSelection};
 use crate::platform::Platform;
 use crate::progress::{Progress, Silent};
 use crate::reference::ImageRef;
 use crate::report::{Action, ImageReport};
 use crate::store::{Access, Role, Store, Stores};
+use crate::sync::trust::{Loader, Part, PolicySpec};
+use crate::verify::{Gate, OnUnverified};
 
 pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let source = parse_ref(&args.source, "SRC")?;
+    // Usage mistakes (a key file that is not a key, too) are found before
+    // any request.
+    let options = options(&args)?;
     let (src_access, dst_access) = accesses(&args)?;
     let stores = Stores::new(Env::from_process()).packing(archive::pack_options(&args.archive)?);
     let source = match &source {
@@ -36,7 +42,6 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
         .iter()
         .map(|d| parse_ref(d, "DST").map(|t| t.named_after(&source)))
         .collect::<Result<Vec<_>>>()?;
-    let options = options(&args)?;
     // Usage mistakes are found before anything is opened or created.
     for target in &targets {
         refuse_writing_the_source(&source, target, args.all_tags)?;
@@ -96,7 +101,7 @@ pub(super) async fn run(args: CopyArgs, quiet: bool) -> Result<ExitCode> {
     let mut worst = ExitCode::from(EXIT_OK);
     for r in &reports {
         print_report(r, args.output, quiet, &print)?;
-        if r.action == Action::Failed {
+        if r.failed() {
             worst = exit_code(r);
         }
     }
@@ -200,7 +205,11 @@ async fn all_tags(
     let listings = futures::future::join_all(dsts.iter().map(|d| target_tags(d.as_ref())));
     let (tags, present) = futures::join!(src.tags(), listings);
     let tags = tags.with_context(|| format!("listing the tags of {source}"))?;
+    // Verifying, signatures and attestations are not images to judge:
+    // they enter only as referrers of an image that passed.
+    let verifying = options.verify.is_some();
     tags.iter()
+        .filter(|t| !(verifying && is_attachment_tag(t)))
         .map(|t| {
             let mut each = Vec::new();
             for ((target, dst), present) in targets.iter().zip(dsts).zip(&present) {
@@ -231,11 +240,15 @@ async fn all_tags(
 fn summary(reports: &[ImageReport]) -> String {
     let count = |a: Action| reports.iter().filter(|r| r.action == a).count();
     format!(
-        "{} tags: {} copied, {} up to date, {} failed",
+        "{} tags: {} copied, {} up to date, {} failed{}",
         reports.len(),
         count(Action::Copied),
         count(Action::UpToDate),
-        count(Action::Failed)
+        reports.iter().filter(|r| r.failed()).count(),
+        match count(Action::Unverified) {
+            0 => String::new(),
+            n => format!(", {n} unverified (not copied)"),
+        }
     )
 }
 
@@ -265,18 +278,68 @@ pub(super) fn print_report(
         let json = serde_json::to_string(report).context("serialising the report")?;
         println!("{json}");
     }
-    if report.action == Action::Failed || (output == Output::Human && !quiet) {
+    if report.failed() || (output == Output::Human && !quiet) {
         print(&report.human());
     }
     Ok(())
 }
 
 pub(super) fn exit_code(report: &ImageReport) -> ExitCode {
-    ExitCode::from(match (report.action, report.usage_error) {
-        (Action::Failed, true) => EXIT_USAGE,
-        (Action::Failed, false) => EXIT_FAILED,
-        _ => EXIT_OK,
+    ExitCode::from(match (report.failed(), report.usage_error) {
+        (true, true) => EXIT_USAGE,
+        (true, false) => EXIT_FAILED,
+        (false, _) => EXIT_OK,
     })
+}
+
+/// `--verify-key`, `--verify-issuer`/`--verify-subject`: the policies
+/// (either passing is enough), their files read now.
+fn verify_gate(args: &VerifyArgs) -> Result<Option<Gate>> {
+    let mut policies = Vec::new();
+    if !args.keys.is_empty() {
+        policies.push(PolicySpec {
+            keys: args.keys.clone(),
+            trusted_root: args.trusted_root.clone(),
+            tlog: args.tlog,
+            ..PolicySpec::default()
+        });
+    }
+    if let (Some(issuer), Some(subject)) = (&args.issuer, &args.subject) {
+        policies.push(PolicySpec {
+            keyless: Some((issuer.clone(), subject.clone())),
+            trusted_root: args.trusted_root.clone(),
+            sct: !args.insecure_ignore_sct,
+            ..PolicySpec::default()
+        });
+    }
+    let asked = args.verify_children
+        || args.trusted_root.is_some()
+        || args.on_unverified != OnUnverifiedArg::Fail;
+    if policies.is_empty() && asked {
+        return Err(UsageError(
+            "--trusted-root, --verify-children and --on-unverified need --verify-key or --verify-issuer/--verify-subject".into(),
+        )
+        .into());
+    }
+    let on = match args.on_unverified {
+        OnUnverifiedArg::Fail => OnUnverified::Fail,
+        OnUnverifiedArg::Skip => OnUnverified::Skip,
+    };
+    Loader::default()
+        .requirement(&policies, on, args.verify_children)
+        .map_err(|errors| {
+            let lines: Vec<String> = errors
+                .into_iter()
+                .map(|(_, part, why)| match part {
+                    Part::Issuer => format!("--verify-issuer: {why}"),
+                    Part::Subject => format!("--verify-subject: {why}"),
+                    Part::Key(_) => format!("--verify-key {why}"),
+                    Part::TrustedRoot => format!("--trusted-root {why}"),
+                    Part::Policy => why,
+                })
+                .collect();
+            UsageError(lines.join("\n")).into()
+        })
 }
 
 fn options(args: &CopyArgs) -> Result<CopyOptions> {
@@ -312,6 +375,7 @@ fn options(args: &CopyArgs) -> Result<CopyOptions> {
         timeout: args.timeout.map(Duration::from_secs),
         pull_reserve: None,
         referrers: args.referrers.then(|| args.referrers_types.clone()),
+        verify: verify_gate(&args.verify)?,
     };
     options.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok(options)

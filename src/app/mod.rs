@@ -38,7 +38,7 @@ pub const EXIT_USAGE: u8 = 2;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Copy(args) => copy::run(args, cli.quiet).await,
+        Command::Copy(args) => copy::run(*args, cli.quiet).await,
         Command::Sync(args) => sync::run(args, cli.quiet).await,
         Command::Inspect(args) => inspect::inspect(args).await,
         Command::Tags(args) => inspect::tags(args).await,

@@ -14,7 +14,6 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::ProgressArg;
 use crate::digest::Digest;
 use crate::progress::{BlobOutcome, Event, Progress};
-use crate::report::Action;
 
 /// The bars being drawn, if any: log lines go around them.
 static DRAWING: OnceLock<MultiProgress> = OnceLock::new();
@@ -155,9 +154,9 @@ impl Progress for Bars {
             Event::BlobDone { digest, outcome } => self.blob_done(digest, outcome),
             Event::ImageDone { report } => {
                 if let Ok(mut done) = self.done.lock() {
-                    match report.action {
-                        Action::Failed => done.1 += 1,
-                        _ => done.0 += 1,
+                    match report.failed() {
+                        true => done.1 += 1,
+                        false => done.0 += 1,
                     }
                 }
                 self.update_message();

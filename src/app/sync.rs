@@ -75,7 +75,7 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
         metrics.image(r);
         if json {
             print_json(r);
-        } else if shown(r, args.plan) && (!quiet || r.action == Action::Failed) {
+        } else if shown(r, args.plan) && (!quiet || r.failed()) {
             print(&r.human());
         }
     };
@@ -205,7 +205,11 @@ fn write_metrics(path: &Path, text: &str) -> Result<()> {
 /// The lines a person wants: what changed, failed or was held back; with
 /// --plan, everything.
 fn shown(r: &ImageReport, plan: bool) -> bool {
-    plan || matches!(r.action, Action::Copied | Action::Failed | Action::Pruned)
+    plan || r.failed()
+        || matches!(
+            r.action,
+            Action::Copied | Action::Pruned | Action::Unverified
+        )
         || (r.action == Action::Skipped
             && r.reason.as_deref() != Some("immutable tag already in the target"))
 }

@@ -29,6 +29,8 @@ pub enum Step {
     Deadline,
     /// Finding or copying the referrers of this manifest.
     Referrers(Digest),
+    /// Fetching the signatures of this manifest (`verify`).
+    Verify(Digest),
 }
 
 impl fmt::Display for Step {
@@ -45,6 +47,7 @@ impl fmt::Display for Step {
             Step::Convert => f.write_str("converting schema1 to schema2"),
             Step::Deadline => f.write_str("copying within the time allowed"),
             Step::Referrers(d) => write!(f, "copying the referrers of {d}"),
+            Step::Verify(d) => write!(f, "fetching the signatures of {d}"),
         }
     }
 }

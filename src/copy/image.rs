@@ -15,6 +15,7 @@ use super::error::{CopyError, Failure, Step};
 use super::platforms::{self, RootChoice};
 use super::shape::{self, Shaped};
 use super::shared::{Image, Outcome, ReferrerCounts, Selected, Trust};
+use super::verify::{self, Checked};
 use super::walk::{self, WalkOptions};
 use super::{push, referrers};
 use crate::digest::Digest;
@@ -102,12 +103,25 @@ async fn copy_selected(
     root: RawManifest,
 ) -> Result<Outcome, CopyError> {
     let options = &img.job.options;
-    let selected = select(img, resolved, root).await?;
+    let selected = select(img, resolved, root.clone()).await?;
     if let Some(done) = already_there(img, resolved, &selected).await? {
         return Ok(done);
     }
+    let verification = match verify::gate(img, &root).await? {
+        None => None,
+        Some(Checked::Passed(v)) => Some(v),
+        Some(Checked::Refused(why)) => {
+            return Ok(Outcome::unverified(
+                root.digest,
+                selected.shaped.root.digest,
+                why,
+            ));
+        }
+    };
     if img.run.settings.plan_only {
-        return planned(img, &selected).await;
+        let mut planned = planned(img, &selected).await?;
+        planned.verification = verification;
+        return Ok(planned);
     }
     let diff_ids = selected.schema1.as_ref().map(|s1| {
         DiffIds::new(
@@ -120,7 +134,9 @@ async fn copy_selected(
     if let Some(d) = &diff_ids {
         d.save();
     }
-    push::push_all(img, &selected, diff_ids.as_ref()).await
+    let mut outcome = push::push_all(img, &selected, diff_ids.as_ref()).await?;
+    outcome.verification = verification;
+    Ok(outcome)
 }
 
 /// The source digest and, when it can decide anything, what the target
@@ -404,6 +420,7 @@ async fn planned(img: &Image<'_>, sel: &Selected) -> Result<Outcome, CopyError> 
         reason: sel.shaped.reason.clone(),
         bytes_to_move: Some(missing),
         referrers: None,
+        verification: None,
     })
 }
 

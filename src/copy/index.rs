@@ -20,7 +20,7 @@ use crate::media::Kind;
 use crate::plan::{CopyJob, CopyOptions};
 use crate::platform::Platform;
 use crate::reference::{ImageRef, ManifestRef};
-use crate::report::{Action, ImageReport};
+use crate::report::ImageReport;
 use crate::store::{Store, StoreError};
 
 /// One image an index is built from, and the store it is read from.
@@ -76,7 +76,7 @@ pub async fn create_index(
             CopyOptions::default(),
         );
         let report = replicator.run(&job, part.src.as_ref(), dst).await;
-        if report.action == Action::Failed {
+        if report.failed() {
             return Err(IndexError::Copy(Box::new(report)));
         }
         entries.push((image, platform));

@@ -29,6 +29,7 @@ mod run;
 mod schema1;
 mod shape;
 mod shared;
+mod verify;
 mod walk;
 
 pub use based::Based;

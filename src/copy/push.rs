@@ -72,6 +72,7 @@ async fn push_once(
         reason,
         bytes_to_move: None,
         referrers: None,
+        verification: None,
     })
 }
 

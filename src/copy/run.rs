@@ -21,6 +21,7 @@ use crate::plan::CopyJob;
 use crate::progress::Event;
 use crate::report::{Action, BlobCounts, ImageReport};
 use crate::store::{Location, Store, StoreError};
+use crate::verify::OnUnverified;
 
 /// Images checked at once (whether they are up to date: a HEAD per side).
 /// Checks are cheap and bounded anyway by each registry's request limiter;
@@ -196,6 +197,7 @@ fn report(
         duration_ms: started.elapsed().as_millis() as u64,
         reason: None,
         referrers: None,
+        verification: None,
         error: None,
         usage_error: false,
     };
@@ -216,6 +218,10 @@ fn report(
                 left_behind: c.left_behind,
                 notes: c.notes,
             });
+            report.verification = o.verification;
+            if o.action == Action::Unverified {
+                unverified(job, &mut report);
+            }
         }
         Err(e) if e.is_budget() => {
             report.action = Action::Skipped;
@@ -227,4 +233,22 @@ fn report(
         }
     }
     report
+}
+
+/// An image no signature let in: nothing is in the target for it, and it
+/// fails the run unless the job says `on_unverified: skip`.
+fn unverified(job: &CopyJob, report: &mut ImageReport) {
+    report.target_digest = None;
+    report.digest_preserved = false;
+    let fails = job
+        .options
+        .verify
+        .as_ref()
+        .is_none_or(|v| v.on_unverified == OnUnverified::Fail);
+    if fails {
+        report.error = Some(format!(
+            "unverified: {}",
+            report.reason.as_deref().unwrap_or("no signature passed")
+        ));
+    }
 }

@@ -111,7 +111,7 @@ pub async fn image_platform(src: &dyn Store, image: &RawManifest) -> Result<Plat
             format!("{} is not an image manifest", image.digest),
         ));
     };
-    let config = read_small_blob(src, &m.config.digest, m.config.size).await?;
+    let config = read_small_blob(src, &m.config.digest, m.config.size, "config").await?;
     serde_json::from_slice::<Platform>(&config).map_err(|e| {
         CopyError::structure(
             Step::Walk,
@@ -123,18 +123,20 @@ pub async fn image_platform(src: &dyn Store, image: &RawManifest) -> Result<Plat
     })
 }
 
-/// Reads a config-sized blob into memory, verified.
+/// Reads a config-sized blob (a config, a signature; `what`) into memory,
+/// verified; one larger than a manifest may be is not read.
 pub async fn read_small_blob(
     src: &dyn Store,
     digest: &Digest,
     size: u64,
+    what: &str,
 ) -> Result<Bytes, CopyError> {
     let step = || Step::Blob(digest.clone());
     if size > MAX_MANIFEST_SIZE {
         return Err(CopyError::new(
             step(),
             StoreError::TooLarge {
-                what: format!("config {digest}"),
+                what: format!("{what} {digest}"),
                 limit: MAX_MANIFEST_SIZE,
             },
         ));

@@ -16,7 +16,7 @@ use crate::manifest::schema1::Schema1;
 use crate::plan::CopyJob;
 use crate::progress::{Progress, Silent};
 use crate::reference::ManifestRef;
-use crate::report::Action;
+use crate::report::{Action, Verification};
 use crate::store::{Blob, Location, Store};
 
 /// What a whole run shares; `Default`: 6 transfers at once, no diff_id
@@ -114,6 +114,9 @@ pub struct Outcome {
     pub bytes_to_move: Option<u64>,
     /// `--referrers`: what travelled with the image.
     pub referrers: Option<ReferrerCounts>,
+    /// `verify`: who signed it (or, for `Action::Unverified`, `reason`
+    /// says why nobody the job trusts did).
+    pub verification: Option<Verification>,
 }
 
 impl Outcome {
@@ -126,6 +129,16 @@ impl Outcome {
             reason,
             bytes_to_move: None,
             referrers: None,
+            verification: None,
+        }
+    }
+
+    /// Not copied: no signature passed (`why`).
+    pub fn unverified(source: Digest, target: Digest, why: String) -> Outcome {
+        Outcome {
+            action: Action::Unverified,
+            reason: Some(why),
+            ..Outcome::up_to_date(source, target, None)
         }
     }
 }

@@ -54,6 +54,18 @@ pub fn fallback_tag(subject: &Digest) -> String {
     tag.chars().take(128).collect()
 }
 
+/// Whether a tag is one of the tags that carry referrers rather than an
+/// image: the tag schema's `sha256-<hex>` and cosign's `.sig`, `.att` and
+/// `.sbom` beside it.
+pub fn is_attachment_tag(tag: &str) -> bool {
+    let base = [".sig", ".att", ".sbom"]
+        .iter()
+        .find_map(|s| tag.strip_suffix(s))
+        .unwrap_or(tag);
+    base.strip_prefix("sha256-")
+        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// cosign's tags for a subject, with the artifact type each stands for.
 pub fn cosign_tags(subject: &Digest) -> [(String, &'static str); 3] {
     let base = format!("{}-{}", subject.algorithm().name(), subject.hex());

@@ -92,6 +92,12 @@ pub struct RawJob {
     /// Signatures, SBOMs and attestations travel too (`copy --referrers`).
     pub referrers: Option<bool>,
     pub referrers_types: Option<Vec<String>>,
+    /// Only images signed as one of these policies says are copied.
+    pub verify: Option<Spanned<Vec<Spanned<super::trust::RawPolicy>>>>,
+    /// `fail` (default) or `skip`: what an unverified image does to the run.
+    pub on_unverified: Option<Spanned<String>>,
+    /// Each kept child of an index must be signed itself.
+    pub verify_children: Option<bool>,
     /// Delete target tags the filters select that the source no longer has.
     pub prune: Option<bool>,
     pub prune_max: Option<Spanned<usize>>,

@@ -15,9 +15,11 @@ use serde_saphyr::Spanned;
 use super::config::{ConfigError, ConfigErrors, RawConfig, RawCreds, RawJob, error_at, read};
 use super::filter::{Filter, Pattern};
 use super::schedule::Schedule;
+use super::trust::{self, Loader, Part, PolicySpec};
 use crate::plan::{CopyOptions, Format, Mode, PlatformSelection};
 use crate::platform::Platform;
 use crate::reference::{ImageRef, Reference};
+use crate::verify::{Gate, OnUnverified};
 
 /// The only config version this build reads.
 pub const VERSION: u32 = 1;
@@ -187,6 +189,7 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
     }
     let mut names = HashSet::new();
     let mut jobs = Vec::new();
+    let mut trust = Loader::default();
     if raw.jobs.value.is_empty() {
         errors.push(error_at(file, &raw.jobs.referenced, "no jobs"));
     }
@@ -194,6 +197,7 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
         let mut v = Validator {
             file,
             errors: &mut errors,
+            trust: &mut trust,
         };
         let Some(job) = v.job(&spanned, &defaults) else {
             continue;
@@ -236,6 +240,8 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
 struct Validator<'a> {
     file: &'a Path,
     errors: &'a mut Vec<ConfigError>,
+    /// Key files and trusted roots, read once for all jobs.
+    trust: &'a mut Loader,
 }
 
 impl Validator<'_> {
@@ -333,6 +339,7 @@ impl Validator<'_> {
                 .or_else(|| defaults.referrers_types.clone());
             options.referrers = Some(types.unwrap_or_default());
         }
+        options.verify = self.verify(raw, defaults);
         let ratelimit_min = raw
             .ratelimit_min
             .as_ref()
@@ -459,6 +466,53 @@ impl Validator<'_> {
                 }
             })
             .collect()
+    }
+
+    /// `verify` (the job's, else the defaults'), with `on_unverified`
+    /// and `verify_children`; key and root files are read here, so that
+    /// `--check` finds an unreadable one before any request.
+    fn verify(&mut self, raw: &RawJob, defaults: &RawJob) -> Option<Gate> {
+        let on = match raw
+            .on_unverified
+            .as_ref()
+            .or(defaults.on_unverified.as_ref())
+        {
+            Some(o) => match trust::on_unverified(&o.value) {
+                Ok(on) => on,
+                Err(e) => {
+                    self.complain(o, e);
+                    OnUnverified::Fail
+                }
+            },
+            None => OnUnverified::Fail,
+        };
+        let children = raw
+            .verify_children
+            .or(defaults.verify_children)
+            .unwrap_or(false);
+        let policies = raw.verify.as_ref().or(defaults.verify.as_ref())?;
+        let specs: Vec<PolicySpec> = policies.value.iter().map(|p| p.value.spec()).collect();
+        match self.trust.requirement(&specs, on, children) {
+            Ok(gate) => gate,
+            Err(errors) => {
+                for (i, part, why) in errors {
+                    let p = &policies.value[i];
+                    let at = match part {
+                        Part::Key(k) => p.value.keys.as_ref().map(|ks| ks[k].referenced),
+                        Part::Issuer => p.value.keyless.as_ref().map(|k| k.value.issuer.referenced),
+                        Part::Subject => {
+                            p.value.keyless.as_ref().map(|k| k.value.subject.referenced)
+                        }
+                        Part::TrustedRoot => p.value.trusted_root.as_ref().map(|r| r.referenced),
+                        Part::Policy => None,
+                    };
+                    let at = at.unwrap_or(p.referenced);
+                    self.errors
+                        .push(error_at(self.file, &at, format!("verify: {why}")));
+                }
+                None
+            }
+        }
     }
 
     fn options(&mut self, raw: &RawJob, defaults: &RawJob) -> CopyOptions {

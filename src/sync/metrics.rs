@@ -141,6 +141,7 @@ impl Metrics {
             Action::Copy => "planned",
             Action::Pruned => "pruned",
             Action::Prune => "planned_prune",
+            Action::Unverified => "unverified",
         };
         self.images
             .get_or_create(&ImageLabels {

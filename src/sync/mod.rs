@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod select;
 pub mod shard;
 pub mod state;
+pub mod trust;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -52,8 +53,12 @@ pub struct SyncSettings {
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct Summary {
     pub jobs: usize,
-    /// Images by action (`copied`, `up-to-date`, `skipped`, `failed`, `copy`).
+    /// Images by action (`copied`, `up-to-date`, `skipped`, `failed`,
+    /// `unverified`, `copy`).
     pub images: BTreeMap<String, u64>,
+    /// Images that fail the run: `failed` ones, and `unverified` ones
+    /// unless their job says `on_unverified: skip`.
+    pub failing: u64,
     pub bytes_copied: u64,
     /// Requests each registry received, by `METHOD STATUS`.
     pub requests: BTreeMap<String, BTreeMap<String, u64>>,
@@ -64,7 +69,7 @@ pub struct Summary {
 
 impl Summary {
     pub fn failed(&self) -> u64 {
-        self.images.get("failed").copied().unwrap_or(0)
+        self.failing
     }
 
     /// One line for a person.
@@ -80,6 +85,12 @@ impl Summary {
             count("skipped"),
             count("failed"),
         );
+        if count("unverified") > 0 {
+            line.push_str(&format!(
+                ", {} unverified (not copied)",
+                count("unverified")
+            ));
+        }
         if count("copy") > 0 {
             line.push_str(&format!(", {} to copy", count("copy")));
         }
@@ -270,9 +281,7 @@ async fn prune_repository(
 ) -> Vec<ImageReport> {
     let prefix = format!("{}:", repo.target);
     let failed = reports.iter().any(|r| {
-        r.action == Action::Failed
-            && r.job.as_deref() == Some(&job.name)
-            && r.target.starts_with(&prefix)
+        r.failed() && r.job.as_deref() == Some(&job.name) && r.target.starts_with(&prefix)
     });
     if failed {
         return Vec::new();
@@ -330,6 +339,9 @@ fn count(summary: &mut Summary, r: &ImageReport) {
         .and_then(|v| v.as_str().map(str::to_string))
         .unwrap_or_default();
     *summary.images.entry(action).or_default() += 1;
+    if r.failed() {
+        summary.failing += 1;
+    }
     if r.action == Action::Copied {
         summary.bytes_copied += r.bytes_copied;
     }

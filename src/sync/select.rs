@@ -16,6 +16,7 @@ use super::job::{Config, Endpoint, Job};
 use super::shard::Shard;
 use super::state::State;
 use crate::copy::{Target, Task};
+use crate::manifest::referrers::is_attachment_tag;
 use crate::plan::{CopyJob, Known};
 use crate::reference::{ImageRef, Reference};
 use crate::report::{Action, BlobCounts, ImageReport};
@@ -283,6 +284,11 @@ async fn expand_repository(
         })
         .collect();
     for tag in job.tags.apply(&listing) {
+        // A verifying job copies images; signatures and attestations
+        // enter only as referrers of an image that passed.
+        if job.options.verify.is_some() && is_attachment_tag(&tag) {
+            continue;
+        }
         let mut each = Vec::new();
         for t in &targets {
             if let Some(target) = target_of(job, &source, t, &tag, scope, out)? {
@@ -369,6 +375,7 @@ pub fn report(job: &str, source: String, target: String, action: Action) -> Imag
         duration_ms: 0,
         reason: None,
         referrers: None,
+        verification: None,
         error: None,
         usage_error: false,
     }

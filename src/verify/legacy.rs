@@ -97,8 +97,11 @@ pub(super) fn verify(
     match policy {
         Policy::Keys { keys, tlog, root } => {
             for key in keys {
+                // Without `tlog`, the key alone decides, even where a
+                // Rekor bundle is attached (its log may be a private one
+                // the trusted root does not name).
                 let ok = match (rekor, *tlog) {
-                    (Some(r), _) => {
+                    (Some(r), true) => {
                         let bundle = bundle(payload, signature, Material::Key, r)?;
                         let p = PublicKeyVerificationPolicy::new(key.der.clone());
                         root.verifier.verify(payload, &bundle, &p).is_ok()
@@ -109,7 +112,7 @@ pub(super) fn verify(
                                 .into(),
                         );
                     }
-                    (None, false) => signed_by(&key.der, payload, &raw),
+                    (_, false) => signed_by(&key.der, payload, &raw),
                 };
                 if ok {
                     return Ok(key.name.clone());

@@ -129,6 +129,27 @@ impl Requirement {
     }
 }
 
+/// A [`Requirement`] as copy options carry it: shared by every image of
+/// a job, equal only to itself (policies hold keys and verifiers, which
+/// have no meaningful equality).
+#[derive(Debug, Clone)]
+pub struct Gate(pub Arc<Requirement>);
+
+impl PartialEq for Gate {
+    fn eq(&self, other: &Gate) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Gate {}
+
+impl std::ops::Deref for Gate {
+    type Target = Requirement;
+    fn deref(&self) -> &Requirement {
+        &self.0
+    }
+}
+
 /// A signature found for an image, as fetched (bounded) from the source.
 #[derive(Debug, Clone)]
 pub enum Signature {
@@ -141,12 +162,18 @@ pub enum Signature {
     },
     /// A Sigstore bundle referrer's layer.
     Bundle { manifest: Digest, json: Bytes },
+    /// A signature manifest that could not be read as one (too large, not
+    /// a signature manifest, naming another subject): a reason, never a
+    /// pass.
+    Unreadable { manifest: Digest, why: String },
 }
 
 impl Signature {
     pub fn manifest(&self) -> &Digest {
         match self {
-            Signature::Legacy { manifest, .. } | Signature::Bundle { manifest, .. } => manifest,
+            Signature::Legacy { manifest, .. }
+            | Signature::Bundle { manifest, .. }
+            | Signature::Unreadable { manifest, .. } => manifest,
         }
     }
 }
@@ -194,6 +221,7 @@ pub fn check(image: &Digest, signatures: &[Signature], requirement: &Requirement
                 Signature::Bundle { json, .. } => {
                     bundle::verify(image, json, policy, &requirement.predicate)
                 }
+                Signature::Unreadable { why, .. } => Err(why.clone()),
             };
             match result {
                 Ok(signer) => {

@@ -3,6 +3,7 @@
 //! binary as a user runs it.
 #![allow(dead_code, unused_imports)]
 
+pub mod cosign;
 pub mod fake;
 pub mod image;
 pub mod pki;
@@ -135,6 +136,40 @@ pub fn put_manifest_raw(
             .status()
     });
     assert!(status.is_success(), "raw manifest PUT answered {status}");
+}
+
+/// Uploads a blob with plain HTTP (POST then PUT), independent of ocirepl.
+pub fn upload_blob(host: &str, repo: &str, data: &[u8]) -> String {
+    let digest = sha256(data);
+    let (host, repo, body) = (host.to_string(), repo.to_string(), data.to_vec());
+    let d = digest.clone();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let c = reqwest::Client::new();
+        let r = c
+            .post(format!("http://{host}/v2/{repo}/blobs/uploads/"))
+            .send()
+            .await
+            .unwrap();
+        let loc = r.headers()["location"].to_str().unwrap().to_string();
+        let url = if loc.starts_with("http") {
+            loc
+        } else {
+            format!("http://{host}{loc}")
+        };
+        let sep = if url.contains('?') { '&' } else { '?' };
+        let put = c
+            .put(format!("{url}{sep}digest={d}"))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(put.status().is_success(), "blob upload: {}", put.status());
+    });
+    digest
 }
 
 /// Whether a blob exists in a registry (plain HTTP HEAD, independent of ocirepl).
