@@ -337,3 +337,449 @@ fn a_sync_job_mirrors_only_signed_tags_and_an_unchanged_rerun_asks_for_no_signat
         "{err}"
     );
 }
+
+#[test]
+fn keyless_signatures_pass_for_the_right_identity_from_the_right_root_only() {
+    let src = Registry::start(RegistryConfig::anonymous());
+    let dst = Registry::start(RegistryConfig::anonymous());
+    let host = src.host();
+    let seeded = seed_images(&src, "app", &["release", "intruder", "unlogged"], 9300);
+    let sigstore = cosign::TestSigstore::new("acme");
+    let elsewhere = cosign::TestSigstore::new("elsewhere");
+    let issuer = "https://issuer.acme.test";
+    let release = sigstore.identity("release@acme.test", issuer);
+    let named = format!("{host}/app");
+    cosign::push_sig(
+        &host,
+        "app",
+        &seeded[0].1,
+        &[cosign::Layer::keyless(
+            &sigstore,
+            &release,
+            &named,
+            &seeded[0].1,
+        )],
+    );
+    // Same identity and issuer, from a CA nobody trusts here (logged in
+    // the trusted log), and from the trusted CA but in another log.
+    let forged = elsewhere.identity("release@acme.test", issuer);
+    cosign::push_sig(
+        &host,
+        "app",
+        &seeded[1].1,
+        &[cosign::Layer::keyless(
+            &sigstore,
+            &forged,
+            &named,
+            &seeded[1].1,
+        )],
+    );
+    cosign::push_sig(
+        &host,
+        "app",
+        &seeded[2].1,
+        &[cosign::Layer::keyless(
+            &elsewhere,
+            &release,
+            &named,
+            &seeded[2].1,
+        )],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root = sigstore.write_trusted_root(&dir.path().join("trusted_root.json"));
+    let root = root.display().to_string();
+    let copy = |tag: &str, subject: &str, to: &str| {
+        run(&[
+            "copy",
+            "--output",
+            "json",
+            "--verify-issuer",
+            issuer,
+            "--verify-subject",
+            subject,
+            "--trusted-root",
+            &root,
+            "--insecure-ignore-sct",
+            &src.image(&format!("app:{tag}")),
+            &dst.image(&format!("app:{to}")),
+        ])
+    };
+    let (code, out, err) = copy("release", r"regex:^release@acme\.test$", "release");
+    assert_eq!(code, 0, "{err}");
+    let r = report(&out);
+    assert_eq!(r["action"], "copied");
+    assert_eq!(
+        r["verification"]["signer"],
+        format!("release@acme.test (issuer {issuer})")
+    );
+
+    let (code, out, _) = copy("release", "someone-else@acme.test", "other");
+    assert_eq!(code, 1);
+    let r = report(&out);
+    assert_eq!(r["action"], "unverified");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not \"someone-else@acme.test\""),
+        "{r}"
+    );
+
+    let (code, out, _) = copy("intruder", "release@acme.test", "intruder");
+    assert_eq!(code, 1);
+    let r = report(&out);
+    assert_eq!(r["action"], "unverified");
+    let why = r["reason"].as_str().unwrap().to_lowercase();
+    assert!(why.contains("certificate") || why.contains("chain"), "{r}");
+    let (code, out, _) = copy("unlogged", "release@acme.test", "unlogged");
+    assert_eq!(code, 1);
+    let r = report(&out);
+    assert!(r["reason"].as_str().unwrap().contains("No log key"), "{r}");
+    assert_eq!(tags_of(&dst.image("app")), vec!["release".to_string()]);
+
+    // Without --insecure-ignore-sct, a certificate with no SCT is refused.
+    let (code, out, _) = run(&[
+        "copy",
+        "--output",
+        "json",
+        "--verify-issuer",
+        issuer,
+        "--verify-subject",
+        "release@acme.test",
+        "--trusted-root",
+        &root,
+        &src.image("app:release"),
+        &dst.image("app:again"),
+    ]);
+    assert_eq!(code, 1);
+    let r = report(&out);
+    assert_eq!(r["action"], "unverified");
+    assert!(
+        r["reason"].as_str().unwrap().to_lowercase().contains("sct"),
+        "{r}"
+    );
+
+    // The same policy in a sync job.
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "version: 1\njobs:\n  - name: keyless\n    source: {}\n    target: {}\n    verify:\n      - keyless:\n          issuer: {issuer}\n          subject: \"regex:^release@acme\\\\.test$\"\n        trusted_root: {root}\n        sct: false\n",
+            src.image("app"),
+            dst.image("mirror")
+        ),
+    );
+    let (code, _, err) = sync(&[&cfg.display().to_string()]);
+    assert_eq!(code, 1, "{err}");
+    assert_eq!(tags_of(&dst.image("mirror")), vec!["release".to_string()]);
+}
+
+#[test]
+fn cosign_v3_bundles_count_as_signatures_and_attestations_do_not() {
+    let src = Registry::start(RegistryConfig::anonymous());
+    let dst = Registry::start(RegistryConfig::anonymous());
+    let host = src.host();
+    let seeded = seed_images(&src, "app", &["signed", "attested"], 9400);
+    let key = KeyPair::generate();
+    let size = |tag: &str| raw_manifest(&src.image(&format!("app:{tag}"))).len();
+    let signed = (seeded[0].1.as_str(), size("signed"));
+    let referrer = cosign::push_bundle(
+        &host,
+        "app",
+        signed,
+        &cosign::bundle(&key, signed.0, "https://sigstore.dev/cosign/sign/v1"),
+    );
+    let attested = (seeded[1].1.as_str(), size("attested"));
+    cosign::push_bundle(
+        &host,
+        "app",
+        attested,
+        &cosign::bundle(&key, attested.0, "https://slsa.dev/provenance/v1"),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pem = key
+        .write_public(dir.path(), "release.pub")
+        .display()
+        .to_string();
+    let copy = |tag: &str| {
+        run(&[
+            "copy",
+            "--output",
+            "json",
+            "--verify-key",
+            &pem,
+            &src.image(&format!("app:{tag}")),
+            &dst.image(&format!("app:{tag}")),
+        ])
+    };
+    let (code, out, err) = copy("signed");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report(&out)["verification"]["signature"], referrer);
+    let (code, out, _) = copy("attested");
+    assert_eq!(code, 1);
+    let r = report(&out);
+    assert_eq!(r["action"], "unverified");
+    assert!(
+        r["reason"].as_str().unwrap().contains("an attestation"),
+        "{r}"
+    );
+}
+
+#[test]
+fn a_filtered_copy_is_covered_by_the_index_signature_unless_children_must_be_signed() {
+    let src = Registry::start(RegistryConfig::anonymous());
+    let dst = Registry::start(RegistryConfig::anonymous());
+    let host = src.host();
+    let layout = tempfile::tempdir().unwrap();
+    let w = LayoutWriter::new(layout.path());
+    let (bytes, index) = w.index(&three_platforms(9500));
+    w.tag(&[("1.0", image::OCI_INDEX, bytes.as_slice(), index.as_str())]);
+    seed(layout.path(), "1.0", &src.image("multi:1.0"));
+    let children: Vec<(String, String)> = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .unwrap()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let p = &m["platform"];
+            (
+                format!(
+                    "{}/{}",
+                    p["os"].as_str().unwrap(),
+                    p["architecture"].as_str().unwrap()
+                ),
+                m["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let key = KeyPair::generate();
+    let named = format!("{host}/multi");
+    cosign::push_sig(
+        &host,
+        "multi",
+        &index,
+        &[cosign::Layer::keyed(&key, &named, &index)],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let pem = key.write_public(dir.path(), "k.pub").display().to_string();
+    let copy = |extra: &[&str], to: &str| {
+        let mut args = vec![
+            "copy",
+            "--output",
+            "json",
+            "--verify-key",
+            &pem,
+            "--platform",
+            "linux/amd64",
+        ];
+        args.extend_from_slice(extra);
+        let src_image = src.image("multi:1.0");
+        let dst_image = dst.image(to);
+        let all: Vec<&str> = args
+            .into_iter()
+            .chain([src_image.as_str(), dst_image.as_str()])
+            .collect();
+        run(&all)
+    };
+    let (code, out, err) = copy(&[], "multi:filtered");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report(&out)["action"], "copied");
+
+    let (code, out, _) = copy(&["--verify-children"], "multi:each");
+    assert_eq!(code, 1);
+    let r = report(&out);
+    let amd64 = &children.iter().find(|(p, _)| p == "linux/amd64").unwrap().1;
+    assert!(
+        r["reason"].as_str().unwrap().contains(amd64.as_str()),
+        "{r}"
+    );
+    assert!(!tags_of(&dst.image("multi")).contains(&"each".to_string()));
+
+    cosign::push_sig(
+        &host,
+        "multi",
+        amd64,
+        &[cosign::Layer::keyed(&key, &named, amd64)],
+    );
+    let (code, out, err) = copy(&["--verify-children"], "multi:each");
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(report(&out)["verification"]["children_verified"], 1);
+}
+
+/// The containers/image test vectors (real cosign signatures) in an OCI
+/// layout beside the manifest they sign: the gate passes with the right
+/// key (the copy then stops at the image's blobs, which the vectors do
+/// not include), and not with another key or beside another manifest.
+#[test]
+fn signatures_cosign_made_pass_the_gate_through_an_oci_layout() {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/verify/containers-image");
+    let dst = Registry::start(RegistryConfig::anonymous());
+    let layout_for = |dir: &str| {
+        let layout = tempfile::tempdir().unwrap();
+        let w = LayoutWriter::new(layout.path());
+        let manifest = std::fs::read(fixtures.join(dir).join("manifest.json")).unwrap();
+        let media_type =
+            serde_json::from_slice::<serde_json::Value>(&manifest).unwrap()["mediaType"]
+                .as_str()
+                .unwrap()
+                .to_string();
+        let digest = w.blob(&manifest);
+        let payload = std::fs::read(fixtures.join(dir).join("payload.json")).unwrap();
+        let annotations: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(fixtures.join(dir).join("annotations.json")).unwrap(),
+        )
+        .unwrap();
+        let payload_d = w.blob(&payload);
+        let config = w.blob(b"{}");
+        let (sig, sig_d) = w.json(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": image::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": config},
+            "layers": [{"mediaType": cosign::SIMPLE_SIGNING, "size": payload.len(), "digest": payload_d, "annotations": annotations}],
+        }));
+        let sig_tag = cosign::sig_tag(&digest);
+        w.tag(&[
+            (
+                "signed",
+                media_type.as_str(),
+                manifest.as_slice(),
+                digest.as_str(),
+            ),
+            (
+                sig_tag.as_str(),
+                image::OCI_MANIFEST,
+                sig.as_slice(),
+                sig_d.as_str(),
+            ),
+        ]);
+        layout
+    };
+    let gate = |dir: &str, key: &str| {
+        let layout = layout_for(dir);
+        let (_, out, _) = run(&[
+            "copy",
+            "--output",
+            "json",
+            "--verify-key",
+            &fixtures.join(key).display().to_string(),
+            &format!("oci:{}:signed", layout.path().display()),
+            &dst.image("vector:signed"),
+        ]);
+        report(&out)
+    };
+    let passed = gate("dir-img-cosign-valid", "cosign.pub");
+    assert_eq!(passed["action"], "failed", "{passed}");
+    assert!(
+        passed["error"].as_str().unwrap().contains("blob"),
+        "{passed}"
+    );
+    let other_key = gate("dir-img-cosign-valid", "cosign2.pub");
+    assert_eq!(other_key["action"], "unverified", "{other_key}");
+    let modified = gate("dir-img-cosign-modified-manifest", "cosign.pub");
+    assert_eq!(modified["action"], "unverified", "{modified}");
+    assert!(
+        modified["reason"]
+            .as_str()
+            .unwrap()
+            .contains("another digest"),
+        "{modified}"
+    );
+}
+
+/// A lying source (a fake: no real registry serves these on demand): a
+/// signature layer that claims 100 MiB, ten thousand listed signatures, a
+/// referrer that is the image itself. Each is a quick `unverified` naming
+/// the image, never a pass, never a large read.
+#[test]
+fn hostile_signatures_are_bounded_verdicts() {
+    use support::fake::FakeRegistry;
+    let fake = FakeRegistry::start();
+    let dst = Registry::start(RegistryConfig::anonymous());
+    let load = |tag: &str, seed_n: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let w = LayoutWriter::new(dir.path());
+        let (bytes, digest) = w.image(&ImageSpec::new(
+            "linux/amd64",
+            vec![Layer::random(seed_n, 2048)],
+        ));
+        w.tag(&[(tag, image::OCI_MANIFEST, bytes.as_slice(), digest.as_str())]);
+        fake.load_layout(dir.path(), "app");
+        (digest, bytes.len())
+    };
+    let key = KeyPair::generate();
+    let (huge, _) = load("huge", 9600);
+    let absent = sha256(b"never served");
+    let sig = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": image::OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": fake.add_blob(b"{}")},
+        "layers": [{"mediaType": cosign::SIMPLE_SIGNING, "size": 100u64 << 20, "digest": absent,
+                    "annotations": {cosign::SIGNATURE: key.sign(b"x")}}],
+    })
+    .to_string();
+    fake.add_manifest(
+        "app",
+        &cosign::sig_tag(&huge),
+        image::OCI_MANIFEST,
+        sig.as_bytes(),
+    );
+
+    let (many, _) = load("many", 9601);
+    let entries: Vec<serde_json::Value> = (0..10_000u32)
+        .map(|i| {
+            serde_json::json!({"mediaType": image::OCI_MANIFEST, "digest": sha256(&i.to_be_bytes()),
+                                     "size": 100, "artifactType": cosign::BUNDLE_V03})
+        })
+        .collect();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": image::OCI_INDEX, "manifests": entries}).to_string();
+    fake.add_manifest(
+        "app",
+        &format!("sha256-{}", &many[7..]),
+        image::OCI_INDEX,
+        index.as_bytes(),
+    );
+
+    let (itself, size) = load("itself", 9602);
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": image::OCI_INDEX, "manifests": [
+        {"mediaType": image::OCI_MANIFEST, "digest": itself, "size": size, "artifactType": cosign::BUNDLE_V03}]})
+    .to_string();
+    fake.add_manifest(
+        "app",
+        &format!("sha256-{}", &itself[7..]),
+        image::OCI_INDEX,
+        index.as_bytes(),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let pem = key.write_public(dir.path(), "k.pub").display().to_string();
+    for (tag, digest, why) in [
+        ("huge", &huge, "more than the 1048576 read"),
+        ("many", &many, "more than"),
+        ("itself", &itself, "names no subject"),
+    ] {
+        let (code, out, err) = run(&[
+            "copy",
+            "--output",
+            "json",
+            "--verify-key",
+            &pem,
+            &fake.image(&format!("app:{tag}")),
+            &dst.image(&format!("app:{tag}")),
+        ]);
+        assert_eq!(code, 1, "{tag}: {err}");
+        let r = report(&out);
+        assert_eq!(r["action"], "unverified", "{tag}: {r}");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(why) && reason.contains(digest.as_str()),
+            "{tag}: {r}"
+        );
+    }
+    assert!(
+        fake.log()
+            .iter()
+            .all(|(_, path, _)| !path.contains(&absent)),
+        "the 100 MiB layer was asked for"
+    );
+    assert!(tags_of(&dst.image("app")).is_empty());
+}
