@@ -343,7 +343,12 @@ fn keyless_signatures_pass_for_the_right_identity_from_the_right_root_only() {
     let src = Registry::start(RegistryConfig::anonymous());
     let dst = Registry::start(RegistryConfig::anonymous());
     let host = src.host();
-    let seeded = seed_images(&src, "app", &["release", "intruder", "unlogged"], 9300);
+    let seeded = seed_images(
+        &src,
+        "app",
+        &["release", "intruder", "unlogged", "untimed"],
+        9300,
+    );
     let sigstore = cosign::TestSigstore::new("acme");
     let elsewhere = cosign::TestSigstore::new("elsewhere");
     let issuer = "https://issuer.acme.test";
@@ -385,6 +390,11 @@ fn keyless_signatures_pass_for_the_right_identity_from_the_right_root_only() {
             &seeded[2].1,
         )],
     );
+    // A certificate long expired, with nothing that proves it was valid
+    // when it signed (no log entry).
+    let mut untimed = cosign::Layer::keyless(&sigstore, &release, &named, &seeded[3].1);
+    untimed.annotations.remove("dev.sigstore.cosign/bundle");
+    cosign::push_sig(&host, "app", &seeded[3].1, &[untimed]);
     let dir = tempfile::tempdir().unwrap();
     let root = sigstore.write_trusted_root(&dir.path().join("trusted_root.json"));
     let root = root.display().to_string();
@@ -435,6 +445,16 @@ fn keyless_signatures_pass_for_the_right_identity_from_the_right_root_only() {
     assert_eq!(code, 1);
     let r = report(&out);
     assert!(r["reason"].as_str().unwrap().contains("No log key"), "{r}");
+    let (code, out, _) = copy("untimed", "release@acme.test", "untimed");
+    assert_eq!(code, 1);
+    let r = report(&out);
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no proof of when it was signed"),
+        "{r}"
+    );
     assert_eq!(tags_of(&dst.image("app")), vec!["release".to_string()]);
 
     // Without --insecure-ignore-sct, a certificate with no SCT is refused.

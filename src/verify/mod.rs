@@ -5,8 +5,9 @@
 //! and cosign v3's Sigstore bundle v0.3 referrers (`bundle`).
 //!
 //! Pure code: bytes in (signatures the copy fetched, keys and trusted roots
-//! the app read), a verdict out; no I/O, no clock but the signatures' own
-//! proven times. The signature maths, certificate chains, transparency-log
+//! the app read), a verdict out; no I/O. Certificates are judged at the
+//! signatures' proven times (a log entry dated in the future is refused,
+//! the one use of the clock). The signature maths, certificate chains, transparency-log
 //! proofs (SET, inclusion proof, checkpoint) and SCTs are `sigstore-verify`'s
 //! (Apache-2.0, offline with `default-features = false`: no HTTP client, no
 //! OpenSSL; aws-lc-rs, already linked for TLS), chosen over hand-written
