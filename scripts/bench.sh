@@ -8,7 +8,7 @@
 #   RUNS=5 scripts/bench.sh     # more runs
 #   SCALE=8 scripts/bench.sh    # big layers 8 times smaller (quick look)
 #   RUNS1000=3 scripts/bench.sh # the 1,000-tag no-op over the WAN more than once
-#   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve, fanout, archive
+#   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve, fanout, archive, verify
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -21,11 +21,12 @@ ONLY=${ONLY:-}
 # One section is a quick look: its table goes to stdout, not into the docs.
 OUT=${OUT:-$([ -z "$ONLY" ] && echo docs/benchmarks.md || echo /dev/null)}
 ensure_packages docker-registry:docker-registry skopeo:skopeo /usr/bin/time:time curl:curl openssl:openssl
-cargo build --release --quiet --bin ocirepl --example bench_fixtures --example latency_proxy --example tcp_delay
+cargo build --release --quiet --bin ocirepl --example bench_fixtures --example latency_proxy --example tcp_delay --example sign_tags
 TARGET_DIR=$(cargo_target_dir)
 OCIREPL=$TARGET_DIR/release/ocirepl
 PROXY=$TARGET_DIR/release/examples/latency_proxy
 TCP_DELAY=$TARGET_DIR/release/examples/tcp_delay
+SIGN_TAGS=$TARGET_DIR/release/examples/sign_tags
 section() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 
 work=$(mktemp -d)
@@ -430,7 +431,31 @@ run_archive_rss() {
   rm -rf "$a"
 }
 
-touch "$work/results" "$work/fan-results" "$work/mirror-gets" "$work/archive-extra"
+# Verify before mirror: the 40 tags, each signed (cosign's .sig layout, one
+# key), in a repository of their own; `sync` with a key policy against the
+# same sync without one, then each again onto the up-to-date target.
+run_verify() {
+  "$OCIREPL" copy -q --all-tags "$SRC/many" "$SRC/signed"
+  mkdir -p "$work/keys"
+  "$SIGN_TAGS" "$SRC" signed "$work/keys" <"$work/tags"
+  local tool cfg before
+  for _ in $(seq "$RUNS"); do
+    for tool in ocirepl-sync ocirepl-verify; do
+      fresh_target
+      cfg=$(sync_config "$FROM" "$DST" signed)
+      # The same 40 images either way (a verifying job leaves cosign's
+      # .sig tags out of its tag list by itself).
+      printf '    tags: {exclude: ["sha256-*"]}\n' >>"$cfg"
+      [ "$tool" = ocirepl-verify ] && printf '    verify:\n      - keys: [%s]\n' "$work/keys/bench.pub" >>"$cfg"
+      measure "many-signed" "$tool" "$OCIREPL" sync -q "$cfg"
+      before=$(wc -l <"$work/src/access.log")
+      measure "noop-signed" "$tool" "$OCIREPL" sync -q "$cfg"
+      echo "$tool $(($(wc -l <"$work/src/access.log") - before))" >>"$work/verify-src"
+    done
+  done
+}
+
+touch "$work/results" "$work/fan-results" "$work/mirror-gets" "$work/archive-extra" "$work/verify-src"
 if section fanout; then
   echo "== fan-out: one source to three targets; read mirror" >&2
   WAN=0 run_fanout ""
@@ -440,6 +465,10 @@ fi
 if section archive; then
   echo "== archives: export and import against skopeo, incremental, 2 GiB RSS" >&2
   WAN=0 run_archive
+fi
+if section verify; then
+  echo "== verify: 40 signed tags, sync with and without a key policy" >&2
+  WAN=0 run_verify
 fi
 if section local; then
   echo "== local ($RUNS runs)" >&2
@@ -575,6 +604,17 @@ fi
       }
     }' | sort
   echo
+  verify_ratio=$(echo "$summary" | awk '
+    $2 == "ocirepl-sync" { W[$1] = $3; Q[$1] = $6 } $2 == "ocirepl-verify" { V[$1] = $3; R[$1] = $6 }
+    END { if (W["many-signed"] > 0 && W["noop-signed"] > 0)
+      printf "%.2f × the wall of the same sync without it for the 40 signed tags (goal: at most 1.15 ×), %.2f × on the unchanged re-run, with %d target requests against %d", V["many-signed"] / W["many-signed"], V["noop-signed"] / W["noop-signed"], R["noop-signed"], Q["noop-signed"] }')
+  [ -s "$work/verify-src" ] && verify_ratio="$verify_ratio and $(awk '{ n[$1]++; t[$1] += $2 } END { printf "%.0f source requests against %.0f", t["ocirepl-verify"] / n["ocirepl-verify"], t["ocirepl-sync"] / n["ocirepl-sync"] }' "$work/verify-src")"
+  if [ -n "$verify_ratio" ]; then
+    echo "Verify before mirror (rows many-signed, noop-signed: \`sync\` of the 40 tags, each signed"
+    echo "with cosign's layout, with a key policy, ocirepl-verify, and without, ocirepl-sync):"
+    echo "$verify_ratio."
+    echo
+  fi
   if [ -n "$fan_summary" ]; then
     echo
     echo "Fan-out: one source image to three targets. **ocirepl-fan3** one \`ocirepl copy SRC DST DST DST\`;"

@@ -49,6 +49,8 @@ pub enum Via {
 pub struct Found {
     pub listed: Listed,
     pub place: Via,
+    /// Its manifest, when finding it meant reading it (cosign's tags).
+    pub manifest: Option<RawManifest>,
 }
 
 /// What became of one referrer.
@@ -134,59 +136,60 @@ pub async fn find(
     let wanted =
         |t: Option<&str>| types.is_empty() || t.is_some_and(|t| types.iter().any(|w| w == t));
     let mut found: Vec<Found> = Vec::new();
-    let add = |l: Listed, place: Via, found: &mut Vec<Found>| {
+    let add = |l: Listed, place: Via, manifest: Option<RawManifest>, found: &mut Vec<Found>| {
         if wanted(l.artifact_type.as_deref()) && !found.iter().any(|f| f.listed.digest == l.digest)
         {
-            found.push(Found { listed: l, place });
+            found.push(Found {
+                listed: l,
+                place,
+                manifest,
+            });
         }
     };
-    if let Some(list) = src
-        .referrers(subject, types)
-        .await
-        .map_err(|e| CopyError::new(step(), e))?
-    {
+    // The three places are asked at once: an image's referrers cost one
+    // round trip, not three.
+    let fallback = ManifestRef::Tag(fallback_tag(subject));
+    let tags: Vec<(String, &str)> = cosign_tags(subject)
+        .into_iter()
+        .filter(|(_, kind)| wanted(Some(kind)))
+        .collect();
+    let tag_refs: Vec<ManifestRef> = tags
+        .iter()
+        .map(|(t, _)| ManifestRef::Tag(t.clone()))
+        .collect();
+    let (api, index, cosign) = futures::join!(
+        src.referrers(subject, types),
+        src.manifest_get(&fallback),
+        futures::future::join_all(tag_refs.iter().map(|r| src.manifest_get(r))),
+    );
+    if let Some(list) = api.map_err(|e| CopyError::new(step(), e))? {
         guard(subject, list.len())?;
         for l in list {
-            add(l, Via::Listed, &mut found);
+            add(l, Via::Listed, None, &mut found);
         }
     }
-    match src
-        .manifest_get(&ManifestRef::Tag(fallback_tag(subject)))
-        .await
-    {
+    match index {
         Ok(index) => {
             let list = entries(index.content()).map_err(|e| {
-                CopyError::manifest(
-                    step(),
-                    format!("referrers index {}", fallback_tag(subject)),
-                    e,
-                )
+                CopyError::manifest(step(), format!("referrers index {fallback}"), e)
             })?;
             guard(subject, list.len())?;
             for l in list {
-                add(l, Via::Listed, &mut found);
+                add(l, Via::Listed, None, &mut found);
             }
         }
         Err(StoreError::NotFound { .. }) => {}
         Err(e) => return Err(CopyError::new(step(), e)),
     }
-    for (tag, kind) in cosign_tags(subject) {
-        if !wanted(Some(kind)) {
-            continue;
-        }
-        let Some(d) = src
-            .manifest_head(&ManifestRef::Tag(tag.clone()))
-            .await
-            .map_err(|e| CopyError::new(step(), e))?
-        else {
-            continue;
+    for ((tag, kind), m) in tags.into_iter().zip(cosign) {
+        let m = match m {
+            Ok(m) => m,
+            Err(StoreError::NotFound { .. }) => continue,
+            Err(e) => return Err(CopyError::new(step(), e)),
         };
-        let m = read(src, &d, None)
-            .await
-            .map_err(|e| CopyError::new(step(), e))?;
         let mut l = listed(&m).map_err(|e| CopyError::manifest(step(), tag.clone(), e))?;
         l.artifact_type = Some(kind.to_string());
-        add(l, Via::CosignTag(tag), &mut found);
+        add(l, Via::CosignTag(tag), Some(m), &mut found);
     }
     guard(subject, found.len())?;
     Ok(found)
@@ -231,9 +234,12 @@ async fn copy_one(img: &Image<'_>, subject: &Digest, f: &Found) -> Result<Moved,
     if current.as_ref() == Some(d) {
         return Ok(Moved::Present);
     }
-    let m = read(img.src, d, Some(f.listed.size))
-        .await
-        .map_err(|e| CopyError::new(step(), e))?;
+    let m = match &f.manifest {
+        Some(m) => m.clone(),
+        None => read(img.src, d, Some(f.listed.size))
+            .await
+            .map_err(|e| CopyError::new(step(), e))?,
+    };
     if f.place == Via::Listed && subject_of(&m).as_ref() != Some(subject) {
         let names = subject_of(&m).map_or("no subject".to_string(), |s| s.to_string());
         return Ok(Moved::Refused(format!(

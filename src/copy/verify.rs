@@ -146,11 +146,14 @@ async fn signatures_in(
             why,
         }])
     };
-    let m = img
-        .src
-        .manifest_get(&ManifestRef::Digest(d.clone()))
-        .await
-        .map_err(|e| CopyError::new(Step::Verify(subject.clone()), e))?;
+    let m = match &found.manifest {
+        Some(m) => m.clone(),
+        None => img
+            .src
+            .manifest_get(&ManifestRef::Digest(d.clone()))
+            .await
+            .map_err(|e| CopyError::new(Step::Verify(subject.clone()), e))?,
+    };
     if found.place == Via::Listed {
         if m.size() != found.listed.size {
             return unreadable(format!(

@@ -70,6 +70,15 @@ impl Root {
         )
     }
 
+    /// A root that trusts nothing: for keys without a transparency log,
+    /// where the key alone decides and no CA or log is consulted.
+    pub fn none() -> Result<Root, KeyError> {
+        Root::from_json(
+            "no trusted root",
+            r#"{"mediaType":"application/vnd.dev.sigstore.trustedroot+json;version=0.1"}"#,
+        )
+    }
+
     /// A `trusted_root.json`.
     pub fn from_json(name: &str, json: &str) -> Result<Root, KeyError> {
         let bad = |why: String| KeyError {
@@ -98,5 +107,6 @@ mod tests {
         let e = Root::from_json("root.json", "{}").unwrap_err();
         assert!(e.to_string().starts_with("root.json: "), "{e}");
         assert!(Root::public_good().is_ok());
+        assert!(Root::none().is_ok());
     }
 }

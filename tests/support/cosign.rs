@@ -12,8 +12,8 @@ use p256::ecdsa::signature::Signer as _;
 use p256::pkcs8::{DecodePrivateKey, EncodePublicKey, LineEnding};
 use serde_json::json;
 
-use super::image::OCI_MANIFEST;
-use super::{put_manifest_raw, sha256, upload_blob};
+use super::http::{put_manifest_raw, upload_blob};
+use super::image::{OCI_MANIFEST, sha256};
 
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const SIGNATURE: &str = "dev.cosignproject.cosign/signature";

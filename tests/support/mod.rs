@@ -5,6 +5,7 @@
 
 pub mod cosign;
 pub mod fake;
+pub mod http;
 pub mod image;
 pub mod pki;
 pub mod proxy;
@@ -14,6 +15,7 @@ pub mod token;
 use std::path::Path;
 use std::process::{Command, Output};
 
+pub use http::{manifest_digest, put_manifest_raw, upload_blob};
 pub use image::{ImageSpec, Layer, LayoutWriter, three_platforms};
 pub use registry::{Access, Registry, RegistryConfig, free_port, require};
 
@@ -107,69 +109,6 @@ pub fn report(stdout: &str) -> serde_json::Value {
 /// SHA-256 of bytes, `sha256:HEX`.
 pub fn sha256(data: &[u8]) -> String {
     image::sha256(data)
-}
-
-/// PUTs a manifest with plain HTTP (for shapes skopeo cannot seed, like a
-/// nested index); independent of ocirepl's own code.
-pub fn put_manifest_raw(
-    image_host: &str,
-    repo: &str,
-    reference: &str,
-    media_type: &str,
-    bytes: &[u8],
-) {
-    let url = format!("http://{image_host}/v2/{repo}/manifests/{reference}");
-    let body = bytes.to_vec();
-    let media_type = media_type.to_string();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("rt");
-    let status = rt.block_on(async move {
-        reqwest::Client::new()
-            .put(&url)
-            .header("Content-Type", media_type)
-            .body(body)
-            .send()
-            .await
-            .expect("PUT manifest")
-            .status()
-    });
-    assert!(status.is_success(), "raw manifest PUT answered {status}");
-}
-
-/// Uploads a blob with plain HTTP (POST then PUT), independent of ocirepl.
-pub fn upload_blob(host: &str, repo: &str, data: &[u8]) -> String {
-    let digest = sha256(data);
-    let (host, repo, body) = (host.to_string(), repo.to_string(), data.to_vec());
-    let d = digest.clone();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let c = reqwest::Client::new();
-        let r = c
-            .post(format!("http://{host}/v2/{repo}/blobs/uploads/"))
-            .send()
-            .await
-            .unwrap();
-        let loc = r.headers()["location"].to_str().unwrap().to_string();
-        let url = if loc.starts_with("http") {
-            loc
-        } else {
-            format!("http://{host}{loc}")
-        };
-        let sep = if url.contains('?') { '&' } else { '?' };
-        let put = c
-            .put(format!("{url}{sep}digest={d}"))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(put.status().is_success(), "blob upload: {}", put.status());
-    });
-    digest
 }
 
 /// Whether a blob exists in a registry (plain HTTP HEAD, independent of ocirepl).

@@ -118,6 +118,10 @@ pub struct RegistryStore {
     max_manifest_size: u64,
     upload_mode: UploadMode,
     chunk_size: u64,
+    /// The repository answered the referrers API with 404 (or 405): it
+    /// has none (a registry with the API answers 200, an empty list, even
+    /// for an unknown subject), so it is not asked again in this run.
+    no_referrers_api: std::sync::atomic::AtomicBool,
 }
 
 impl RegistryStore {
@@ -137,6 +141,7 @@ impl RegistryStore {
             max_manifest_size: access.max_manifest_size,
             upload_mode: access.upload_mode,
             chunk_size: access.chunk_size.max(1),
+            no_referrers_api: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -468,8 +473,15 @@ impl Store for RegistryStore {
             self.registry.name(),
             self.repository
         );
+        use std::sync::atomic::Ordering::Relaxed;
+        if self.no_referrers_api.load(Relaxed) {
+            return Ok(None);
+        }
         let list =
             tags::referrers(self.t(), url, self.pull(), &what, self.max_manifest_size).await?;
+        if list.is_none() {
+            self.no_referrers_api.store(true, Relaxed);
+        }
         Ok(list.map(|l| {
             l.into_iter()
                 .filter(|r| {
