@@ -119,9 +119,18 @@ pub struct CopyOptions {
 }
 
 impl CopyOptions {
-    /// The referrer artifact types kept (empty: all).
+    /// The referrer artifact types kept (empty: all). A verifying copy
+    /// that names none carries signatures only: anything else attached
+    /// to a verified image (an "SBOM" that is a whole image) is not what
+    /// its signature covers, and travels only when its type is named.
     pub fn referrer_types(&self) -> Vec<String> {
-        self.referrers.clone().unwrap_or_default()
+        match (&self.referrers, &self.verify) {
+            (Some(types), Some(_)) if types.is_empty() => vec![
+                crate::manifest::referrers::COSIGN_SIG.to_string(),
+                crate::verify::BUNDLE_V03.to_string(),
+            ],
+            (types, _) => types.clone().unwrap_or_default(),
+        }
     }
 
     /// These options with the image kept as stored: no platform filter,

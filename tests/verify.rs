@@ -180,7 +180,17 @@ fn copy_lets_in_only_what_the_key_signed_and_writes_nothing_for_the_rest() {
     assert_eq!(tags_of(&dst.image("app")), vec!["good".to_string()]);
 
     // With the signatures copied along, the mirror can itself be a
-    // verified source.
+    // verified source; a whole image hung under the cosign `.sbom` tag of
+    // the signed image is not what the signature covers, and stays.
+    let sbom_tag = cosign::sig_tag(&s.digests["good"]).replace(".sig", ".sbom");
+    let unsigned = raw_manifest(&s.src.image("app:none"));
+    put_manifest_raw(
+        &s.src.host(),
+        "app",
+        &sbom_tag,
+        image::OCI_MANIFEST,
+        &unsigned,
+    );
     let (code, _, err) = run(&[
         "copy",
         "--referrers",
@@ -190,6 +200,12 @@ fn copy_lets_in_only_what_the_key_signed_and_writes_nothing_for_the_rest() {
         &dst.image("app:good"),
     ]);
     assert_eq!(code, 0, "{err}");
+    let mirrored = tags_of(&dst.image("app"));
+    assert!(
+        mirrored.contains(&cosign::sig_tag(&s.digests["good"])),
+        "{mirrored:?}"
+    );
+    assert!(!mirrored.contains(&sbom_tag), "{mirrored:?}");
     let third = Registry::start(RegistryConfig::anonymous());
     let (code, out, err) = run(&[
         "copy",
@@ -336,6 +352,19 @@ fn a_sync_job_mirrors_only_signed_tags_and_an_unchanged_rerun_asks_for_no_signat
         err.contains("mirror.yaml:") && err.contains("/nonexistent/acme.pub"),
         "{err}"
     );
+
+    // Settings of a verification nobody asked for are a mistake too.
+    let orphan = config(
+        dir.path(),
+        &format!(
+            "version: 1\njobs:\n  - name: signed\n    source: {}\n    target: {}\n    on_unverified: skip\n",
+            s.src.image("app"),
+            dst.image("app")
+        ),
+    );
+    let (code, _, err) = sync(&[&orphan.display().to_string(), "--check"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("on_unverified without verify"), "{err}");
 }
 
 #[test]
@@ -770,12 +799,45 @@ fn hostile_signatures_are_bounded_verdicts() {
         index.as_bytes(),
     );
 
+    // Seventy signature referrers, none by the key: judged one at a time,
+    // the first 64 examined, the rest never read.
+    let (junk, junk_size) = load("junk", 9603);
+    let stranger = KeyPair::generate();
+    let empty = fake.add_blob(b"{}");
+    let mut listed = Vec::new();
+    for i in 0..70u32 {
+        let bundle = cosign::bundle(&stranger, &junk, "https://sigstore.dev/cosign/sign/v1");
+        let mut bundle = bundle;
+        bundle.extend_from_slice(format!("{:width$}", "", width = i as usize).as_bytes());
+        let layer = fake.add_blob(&bundle);
+        let m = serde_json::json!({
+            "schemaVersion": 2, "mediaType": image::OCI_MANIFEST, "artifactType": cosign::BUNDLE_V03,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "size": 2, "digest": empty},
+            "layers": [{"mediaType": cosign::BUNDLE_V03, "size": bundle.len(), "digest": layer}],
+            "subject": {"mediaType": image::OCI_MANIFEST, "size": junk_size, "digest": junk},
+        })
+        .to_string();
+        let d = sha256(m.as_bytes());
+        fake.add_manifest("app", &d, image::OCI_MANIFEST, m.as_bytes());
+        listed.push(serde_json::json!({"mediaType": image::OCI_MANIFEST, "digest": d, "size": m.len(), "artifactType": cosign::BUNDLE_V03}));
+    }
+    let index =
+        serde_json::json!({"schemaVersion": 2, "mediaType": image::OCI_INDEX, "manifests": listed})
+            .to_string();
+    fake.add_manifest(
+        "app",
+        &format!("sha256-{}", &junk[7..]),
+        image::OCI_INDEX,
+        index.as_bytes(),
+    );
+
     let dir = tempfile::tempdir().unwrap();
     let pem = key.write_public(dir.path(), "k.pub").display().to_string();
     for (tag, digest, why) in [
         ("huge", &huge, "more than the 1048576 read"),
         ("many", &many, "more than"),
         ("itself", &itself, "names no subject"),
+        ("junk", &junk, "the first 64 signatures were examined"),
     ] {
         let (code, out, err) = run(&[
             "copy",

@@ -56,6 +56,7 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
         read_timeout: Some(Duration::from_secs(args.read_timeout.max(1))),
         shard: shard(&args)?,
         swap: swap(&args)?,
+        trigger: None,
     };
     let state = State::open(args.state.as_deref()).map_err(|e| UsageError(e.to_string()))?;
     let json = args.output == Output::Json;

@@ -10,8 +10,9 @@
 //!
 //! Owns finding and reading signatures (bounded: at most
 //! [`MAX_SIGNATURES`] per image, each layer at most
-//! [`MAX_SIGNATURE_BYTES`]) and the gate's outcome. Never does signature
-//! maths and never writes.
+//! [`MAX_SIGNATURE_BYTES`], all of them at most [`MAX_SIGNATURE_TOTAL`];
+//! judged as read, so reading stops at the first that passes) and the
+//! gate's outcome. Never does signature maths and never writes.
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 use serde_json::Value;
@@ -27,8 +28,8 @@ use crate::manifest::{Parsed, RawManifest};
 use crate::reference::ManifestRef;
 use crate::report::Verification;
 use crate::verify::{
-    BUNDLE_V03, MAX_SIGNATURE_BYTES, MAX_SIGNATURES, Requirement, SIMPLE_SIGNING, Signature,
-    Verdict, check,
+    BUNDLE_V03, Judgement, MAX_SIGNATURE_BYTES, MAX_SIGNATURE_TOTAL, MAX_SIGNATURES, Requirement,
+    SIMPLE_SIGNING, Signature, Verdict,
 };
 
 /// What the gate decided for an image.
@@ -97,7 +98,9 @@ fn kept_children(img: &Image<'_>, root: &RawManifest) -> Result<Vec<Digest>, Cop
     })
 }
 
-/// The verdict on one digest, from its signatures in the source.
+/// The verdict on one digest, from its signatures in the source: read one
+/// at a time and judged as read, stopping at the first that passes, at
+/// [`MAX_SIGNATURES`] signatures or at [`MAX_SIGNATURE_TOTAL`] bytes.
 async fn judge(
     img: &Image<'_>,
     digest: &Digest,
@@ -114,91 +117,108 @@ async fn judge(
         }
         Err(e) => return Err(e),
     };
-    if found.len() > MAX_SIGNATURES {
-        return Ok(Verdict::Unverified {
-            why: format!(
-                "{} signature manifests name {digest}, more than the {MAX_SIGNATURES} examined: refused",
-                found.len()
-            ),
-        });
+    let mut judgement = Judgement::new(digest);
+    let mut bytes_left = MAX_SIGNATURE_TOTAL;
+    // Manifests are fetched a few ahead of the judging; dropping the
+    // stream at a verdict cancels the rest.
+    let mut manifests = stream::iter(&found)
+        .map(|f| async move { (f, signature_layers(img, digest, f).await) })
+        .buffered(img.jobs());
+    while let Some((f, layers)) = manifests.next().await {
+        let layers = match layers? {
+            Ok(layers) => layers,
+            Err(why) => {
+                judgement.note(format!("{}: {why}", f.listed.digest.short()));
+                continue;
+            }
+        };
+        for layer in layers {
+            if judgement.examined() >= MAX_SIGNATURES {
+                judgement.headline(format!(
+                    "{} signature manifests name {digest}; the first {MAX_SIGNATURES} signatures were examined",
+                    found.len()
+                ));
+                return Ok(judgement.verdict());
+            }
+            let sig = read_signature(img, &f.listed.digest, layer, &mut bytes_left).await;
+            if let Some(passed) = judgement.consider(&sig, requirement) {
+                return Ok(passed);
+            }
+        }
     }
-    let per_manifest: Vec<Vec<Signature>> = stream::iter(&found)
-        .map(|f| signatures_in(img, digest, f))
-        .buffered(img.jobs())
-        .try_collect()
-        .await?;
-    let signatures: Vec<Signature> = per_manifest.into_iter().flatten().collect();
-    Ok(check(digest, &signatures, requirement))
+    Ok(judgement.verdict())
 }
 
-/// The signatures one signature manifest carries: each simple-signing
-/// layer of a legacy one, the bundle of a v0.3 referrer. What cannot be
-/// read as a signature becomes a reason, never a pass.
-async fn signatures_in(
+/// The signature manifest `found` names, and its signature layers; why
+/// not, when it cannot be one.
+async fn signature_layers(
     img: &Image<'_>,
     subject: &Digest,
     found: &Found,
-) -> Result<Vec<Signature>, CopyError> {
-    let d = &found.listed.digest;
-    let unreadable = |why: String| {
-        Ok(vec![Signature::Unreadable {
-            manifest: d.clone(),
-            why,
-        }])
-    };
+) -> Result<Result<Vec<Layer>, String>, CopyError> {
     let m = match &found.manifest {
         Some(m) => m.clone(),
         None => img
             .src
-            .manifest_get(&ManifestRef::Digest(d.clone()))
+            .manifest_get(&ManifestRef::Digest(found.listed.digest.clone()))
             .await
             .map_err(|e| CopyError::new(Step::Verify(subject.clone()), e))?,
     };
     if found.place == Via::Listed {
         if m.size() != found.listed.size {
-            return unreadable(format!(
+            return Ok(Err(format!(
                 "{} bytes, listed as {}",
                 m.size(),
                 found.listed.size
-            ));
+            )));
         }
         if subject_of(&m).as_ref() != Some(subject) {
             let names = subject_of(&m).map_or("no subject".to_string(), |s| s.to_string());
-            return unreadable(format!(
+            return Ok(Err(format!(
                 "listed as a signature of {subject} but names {names}"
-            ));
+            )));
         }
     }
-    let layers = match signature_layers(&m) {
-        Ok(l) => l,
-        Err(why) => return unreadable(why),
+    Ok(parse_layers(&m))
+}
+
+/// One signature layer, read (within what is left of the image's byte
+/// budget) and verified against its digest; what cannot be read is a
+/// reason, never a pass.
+async fn read_signature(
+    img: &Image<'_>,
+    manifest: &Digest,
+    layer: Layer,
+    bytes_left: &mut u64,
+) -> Signature {
+    let unreadable = |why: String| Signature::Unreadable {
+        manifest: manifest.clone(),
+        why,
     };
-    let mut out = Vec::new();
-    for layer in layers.into_iter().take(MAX_SIGNATURES + 1) {
-        if layer.size > MAX_SIGNATURE_BYTES {
-            out.push(Signature::Unreadable {
-                manifest: d.clone(),
-                why: format!(
-                    "a signature layer of {} bytes, more than the {MAX_SIGNATURE_BYTES} read",
-                    layer.size
-                ),
-            });
-            continue;
-        }
-        let bytes = read_small_blob(img.src, &layer.digest, layer.size, "signature").await?;
-        out.push(match layer.bundle {
-            true => Signature::Bundle {
-                manifest: d.clone(),
-                json: bytes,
-            },
-            false => Signature::Legacy {
-                manifest: d.clone(),
-                payload: bytes,
-                annotations: layer.annotations,
-            },
-        });
+    if layer.size > MAX_SIGNATURE_BYTES {
+        return unreadable(format!(
+            "a signature layer of {} bytes, more than the {MAX_SIGNATURE_BYTES} read",
+            layer.size
+        ));
     }
-    Ok(out)
+    if layer.size > *bytes_left {
+        return unreadable(format!(
+            "the signatures of this image pass {MAX_SIGNATURE_TOTAL} bytes: not read"
+        ));
+    }
+    *bytes_left -= layer.size;
+    match read_small_blob(img.src, &layer.digest, layer.size, "signature").await {
+        Ok(bytes) if layer.bundle => Signature::Bundle {
+            manifest: manifest.clone(),
+            json: bytes,
+        },
+        Ok(bytes) => Signature::Legacy {
+            manifest: manifest.clone(),
+            payload: bytes,
+            annotations: layer.annotations,
+        },
+        Err(e) => unreadable(e.to_string()),
+    }
 }
 
 /// A layer that holds a signature.
@@ -211,7 +231,7 @@ struct Layer {
 
 /// The layers of a signature manifest that are signatures (simple-signing
 /// payloads, Sigstore bundles).
-fn signature_layers(m: &RawManifest) -> Result<Vec<Layer>, String> {
+fn parse_layers(m: &RawManifest) -> Result<Vec<Layer>, String> {
     let v: Value = serde_json::from_slice(m.content())
         .map_err(|e| format!("not a signature manifest (not JSON: {e})"))?;
     let layers = v["layers"]

@@ -23,9 +23,11 @@ use serde::Deserialize;
 use crate::reference::DOCKER_HUB;
 mod named;
 mod secret;
+mod service;
 
 pub use named::{from_env, from_file};
 pub use secret::Credentials;
+pub use service::ServiceSecret;
 
 /// How long a credential helper may take before we give up on it.
 pub const HELPER_TIMEOUT: Duration = Duration::from_secs(10);

@@ -66,6 +66,21 @@ pub struct RawConfig {
     #[serde(default)]
     pub registries: HashMap<Spanned<String>, Spanned<RawRegistry>>,
     pub jobs: Spanned<Vec<Spanned<RawJob>>>,
+    /// `--daemon`: triggers (registry events and webhooks).
+    #[serde(default)]
+    pub service: Option<Spanned<RawService>>,
+}
+
+/// The daemon's triggers, as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    /// The variable holding the bearer token every `/v1` request presents.
+    pub token_env: Option<Spanned<String>>,
+    /// The variable holding GitHub's webhook secret (HMAC instead of the token).
+    pub github_secret_env: Option<Spanned<String>>,
+    /// Events for one job within this long start one run (`2s`).
+    pub debounce: Option<Spanned<String>>,
 }
 
 /// A job, or the defaults (which may not name, source or target).
@@ -97,7 +112,7 @@ pub struct RawJob {
     /// `fail` (default) or `skip`: what an unverified image does to the run.
     pub on_unverified: Option<Spanned<String>>,
     /// Each kept child of an index must be signed itself.
-    pub verify_children: Option<bool>,
+    pub verify_children: Option<Spanned<bool>>,
     /// Delete target tags the filters select that the source no longer has.
     pub prune: Option<bool>,
     pub prune_max: Option<Spanned<usize>>,
@@ -131,6 +146,8 @@ pub struct RawRegistry {
     pub mirrors: Option<Vec<Spanned<String>>>,
     /// Resolve tags at the mirrors too.
     pub mirror_tags: Option<bool>,
+    /// Other names the registry calls itself in the events it sends.
+    pub aliases: Option<Vec<Spanned<String>>>,
 }
 
 /// `{username, password_env}`, `{username, password_file}` or `{authfile}`.

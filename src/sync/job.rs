@@ -34,6 +34,23 @@ pub struct Config {
     pub file: PathBuf,
     pub jobs: Vec<Job>,
     pub registries: Vec<RegistrySettings>,
+    /// The daemon's triggers, when the config has a `service:` block.
+    pub service: Option<Service>,
+}
+
+/// Events for one job within this long start one run, unless the config
+/// says otherwise.
+pub const DEFAULT_DEBOUNCE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The `service:` block: how `/v1` requests prove who sent them, and how
+/// events are gathered into runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Service {
+    /// The environment variable with the bearer token (read at start).
+    pub token_env: String,
+    /// The environment variable with GitHub's webhook secret.
+    pub github_secret_env: Option<String>,
+    pub debounce: std::time::Duration,
 }
 
 /// Where a job reads or writes: one repository, or every repository
@@ -152,6 +169,8 @@ pub struct RegistrySettings {
     /// Read mirrors: (registry, prefix ending in `/` or empty).
     pub mirrors: Vec<(String, String)>,
     pub mirror_tags: bool,
+    /// Names the registry calls itself in its events (`request.host`).
+    pub aliases: Vec<String>,
 }
 
 /// Reads and validates a config file.
@@ -222,11 +241,13 @@ pub fn validate(file: &Path, raw: RawConfig) -> Result<Config, ConfigErrors> {
         .into_iter()
         .filter_map(|(host, r)| registry(file, &host, r.value, &mut errors))
         .collect();
+    let service = raw.service.and_then(|s| service(file, s, &mut errors));
     if errors.is_empty() {
         Ok(Config {
             file: file.to_path_buf(),
             jobs,
             registries,
+            service,
         })
     } else {
         // A mistake in `defaults` is found once per job that inherits it.
@@ -488,9 +509,19 @@ impl Validator<'_> {
         };
         let children = raw
             .verify_children
-            .or(defaults.verify_children)
-            .unwrap_or(false);
-        let policies = raw.verify.as_ref().or(defaults.verify.as_ref())?;
+            .as_ref()
+            .or(defaults.verify_children.as_ref())
+            .is_some_and(|c| c.value);
+        let Some(policies) = raw.verify.as_ref().or(defaults.verify.as_ref()) else {
+            // Settings of a verification nobody asked for are a mistake.
+            if let Some(o) = &raw.on_unverified {
+                self.complain(o, "on_unverified without verify (here or in defaults)");
+            }
+            if let Some(c) = &raw.verify_children {
+                self.complain(c, "verify_children without verify (here or in defaults)");
+            }
+            return None;
+        };
         let specs: Vec<PolicySpec> = policies.value.iter().map(|p| p.value.spec()).collect();
         match self.trust.requirement(&specs, on, children) {
             Ok(gate) => gate,
@@ -575,6 +606,65 @@ fn namespace(text: &str) -> Result<Endpoint, String> {
     Ok(Endpoint::Namespace { at, prefix })
 }
 
+/// `service:`: the token variable is required (no `/v1` request is ever
+/// taken without proof of its sender); variables are named, not valued.
+fn service(
+    file: &Path,
+    raw: Spanned<super::config::RawService>,
+    errors: &mut Vec<ConfigError>,
+) -> Option<Service> {
+    let before = errors.len();
+    let variable = |v: &Spanned<String>, errors: &mut Vec<ConfigError>| {
+        let ok = !v.value.is_empty()
+            && v.value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !ok {
+            errors.push(error_at(
+                file,
+                &v.referenced,
+                format!("{:?} is not an environment variable name", v.value),
+            ));
+        }
+        v.value.clone()
+    };
+    let token_env = match &raw.value.token_env {
+        Some(v) => variable(v, errors),
+        None => {
+            errors.push(error_at(
+                file,
+                &raw.referenced,
+                "service needs token_env: the variable holding the token /v1 requests present",
+            ));
+            String::new()
+        }
+    };
+    let github_secret_env = raw
+        .value
+        .github_secret_env
+        .as_ref()
+        .map(|v| variable(v, errors));
+    let debounce = match &raw.value.debounce {
+        None => DEFAULT_DEBOUNCE,
+        Some(d) => match super::schedule::duration(&d.value) {
+            Ok(d) if d <= std::time::Duration::from_secs(3600) => d,
+            Ok(_) => {
+                errors.push(error_at(file, &d.referenced, "debounce: at most 1h"));
+                DEFAULT_DEBOUNCE
+            }
+            Err(e) => {
+                errors.push(error_at(file, &d.referenced, format!("debounce: {e}")));
+                DEFAULT_DEBOUNCE
+            }
+        },
+    };
+    (errors.len() == before).then_some(Service {
+        token_env,
+        github_secret_env,
+        debounce,
+    })
+}
+
 fn looks_like_host(s: &str) -> bool {
     s.contains(['.', ':']) || s == "localhost"
 }
@@ -633,6 +723,12 @@ fn registry(
         concurrency: raw.concurrency.map(|c| c.value),
         mirrors,
         mirror_tags: raw.mirror_tags.unwrap_or(false),
+        aliases: raw
+            .aliases
+            .iter()
+            .flatten()
+            .map(|a| a.value.to_ascii_lowercase())
+            .collect(),
     })
 }
 

@@ -11,6 +11,7 @@ pub mod access;
 pub mod airgap;
 pub mod config;
 pub mod daemon;
+pub mod events;
 pub mod filter;
 pub mod job;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod schedule;
 pub mod select;
 pub mod shard;
 pub mod state;
+pub mod trigger;
 pub mod trust;
 
 use std::collections::BTreeMap;
@@ -47,6 +49,9 @@ pub struct SyncSettings {
     pub shard: Option<Shard>,
     /// An archive in place of the targets, or of the sources.
     pub swap: Option<Swap>,
+    /// A run an event asked for: only these repositories and tags of the
+    /// job (`only` names it), and no prune.
+    pub trigger: Option<std::sync::Arc<trigger::Trigger>>,
 }
 
 /// The end of a run, for people and machines.
@@ -135,6 +140,7 @@ pub async fn run(
             read_timeout: settings.read_timeout,
         },
         swap: settings.swap.as_ref(),
+        trigger: settings.trigger.as_deref(),
     };
     let jobs: Vec<&job::Job> = config
         .jobs
@@ -213,7 +219,8 @@ pub async fn run(
         .collect()
         .await;
     reports.extend(copied.into_iter().flatten());
-    for repo in repos.iter().filter(|_| settings.swap.is_none()) {
+    let prunes = settings.swap.is_none() && settings.trigger.is_none();
+    for repo in repos.iter().filter(|_| prunes) {
         let Some(job) = jobs.iter().find(|j| j.name == repo.job && j.prune) else {
             continue;
         };

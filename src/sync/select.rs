@@ -15,6 +15,7 @@ use super::airgap::Swap;
 use super::job::{Config, Endpoint, Job};
 use super::shard::Shard;
 use super::state::State;
+use super::trigger::Trigger;
 use crate::copy::{Target, Task};
 use crate::manifest::referrers::is_attachment_tag;
 use crate::plan::{CopyJob, Known};
@@ -50,6 +51,8 @@ pub struct Scope<'a> {
     pub shard: Option<Shard>,
     pub common: Common,
     pub swap: Option<&'a Swap>,
+    /// A triggered run: only what the events named.
+    pub trigger: Option<&'a Trigger>,
 }
 
 impl Scope<'_> {
@@ -96,7 +99,7 @@ pub async fn expand(config: &Config, job: &Job, stores: &Stores, scope: Scope<'_
     if to_archive {
         dst_accesses.push(Access::default());
     }
-    let groups = match repositories(job, stores, &src_access, scope.swap).await {
+    let groups = match repositories(job, stores, &src_access, scope).await {
         Ok(p) => p,
         Err(e) => {
             out.settled
@@ -125,9 +128,14 @@ async fn repositories(
     job: &Job,
     stores: &Stores,
     src_access: &Access,
-    swap: Option<&Swap>,
+    scope: Scope<'_>,
 ) -> Result<Vec<(Reference, Vec<Reference>)>, String> {
-    let groups = job_repositories(job, stores, src_access, swap).await?;
+    let swap = scope.swap;
+    let mut groups = job_repositories(job, stores, src_access, scope).await?;
+    // A triggered run reads only the repositories its events named.
+    if let Some(t) = scope.trigger {
+        groups.retain(|(src, _)| t.repositories.contains_key(src.repository()));
+    }
     // Into an archive, each source repository keeps its own name there.
     Ok(match swap {
         Some(Swap::ToArchive(_)) => groups
@@ -142,8 +150,9 @@ async fn job_repositories(
     job: &Job,
     stores: &Stores,
     src_access: &Access,
-    swap: Option<&Swap>,
+    scope: Scope<'_>,
 ) -> Result<Vec<(Reference, Vec<Reference>)>, String> {
+    let swap = scope.swap;
     let (at, prefix) = match &job.source {
         Endpoint::Repository(s) => {
             let dsts = job
@@ -158,8 +167,10 @@ async fn job_repositories(
         }
         Endpoint::Namespace { at, prefix } => (at, prefix),
     };
-    let catalog = match swap {
-        Some(Swap::FromArchive(a)) => a.repositories(stores, at.registry(), prefix).await?,
+    let catalog = match (swap, scope.trigger) {
+        (Some(Swap::FromArchive(a)), _) => a.repositories(stores, at.registry(), prefix).await?,
+        // The events named the repositories: no catalog is read.
+        (None, Some(t)) => t.repositories.keys().cloned().collect(),
         _ => {
             let registry = stores.registry(at, src_access).map_err(|e| e.to_string())?;
             registry.catalog(src_access.page_size).await.map_err(|e| {
@@ -287,6 +298,12 @@ async fn expand_repository(
         // A verifying job copies images; signatures and attestations
         // enter only as referrers of an image that passed.
         if job.options.verify.is_some() && is_attachment_tag(&tag) {
+            continue;
+        }
+        if scope
+            .trigger
+            .is_some_and(|t| !t.admits(place.src.repository(), &tag))
+        {
             continue;
         }
         let mut each = Vec::new();

@@ -40,6 +40,25 @@ struct File {
     version: u32,
     /// `TARGET_REPOSITORY:TAG` → entry.
     tags: BTreeMap<String, Entry>,
+    /// Each job's last run (`sync --status`, `/v1/status`).
+    #[serde(default)]
+    runs: BTreeMap<String, RunRecord>,
+}
+
+/// How a job's last run went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// RFC 3339.
+    pub started: String,
+    pub ended: String,
+    /// `ok`, or `failed` when an image failed it.
+    pub result: String,
+    /// What started it: `schedule`, `start`, `event` or `request`.
+    pub cause: String,
+    /// Images by action.
+    pub images: BTreeMap<String, u64>,
+    /// The first error of the run, if any.
+    pub last_error: Option<String>,
 }
 
 /// The state of a run (or of a daemon's life).
@@ -47,6 +66,7 @@ struct File {
 pub struct State {
     path: Option<PathBuf>,
     tags: Mutex<BTreeMap<String, Entry>>,
+    runs: Mutex<BTreeMap<String, RunRecord>>,
     /// The lock on `FILE.lock`, held while this state lives.
     _lock: Option<FsFile>,
 }
@@ -86,20 +106,21 @@ impl State {
             return Ok(State::default());
         };
         let lock = lock(path)?;
-        let tags = match read(path) {
-            Ok(f) => f.tags,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
+        let file = match read(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => File::default(),
             Err(e) => {
                 tracing::warn!(
                     "the state file {} cannot be read ({e}); starting from an empty state",
                     path.display()
                 );
-                BTreeMap::new()
+                File::default()
             }
         };
         Ok(State {
             path: Some(path.to_path_buf()),
-            tags: Mutex::new(tags),
+            tags: Mutex::new(file.tags),
+            runs: Mutex::new(file.runs),
             _lock: Some(lock),
         })
     }
@@ -137,6 +158,24 @@ impl State {
         }
     }
 
+    /// Remembers how a job's run went.
+    pub fn record_run(&self, job: &str, run: RunRecord) {
+        if let Ok(mut runs) = self.runs.lock() {
+            runs.insert(job.to_string(), run);
+        }
+    }
+
+    /// Each job's last run.
+    pub fn runs(&self) -> BTreeMap<String, RunRecord> {
+        self.runs.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// The runs a state file records, read without taking it (another
+    /// process may hold it): `sync --status`.
+    pub fn read_runs(path: &Path) -> std::io::Result<BTreeMap<String, RunRecord>> {
+        read(path).map(|f| f.runs)
+    }
+
     /// Writes the state back (atomically). A failure is logged: the state
     /// is a shortcut, not a record anything depends on.
     pub fn save(&self) {
@@ -145,6 +184,7 @@ impl State {
         let file = File {
             version: 1,
             tags: tags.clone(),
+            runs: self.runs(),
         };
         if let Err(e) = write(path, &file) {
             tracing::warn!(path = %path.display(), "cannot save the state file: {e}");

@@ -194,13 +194,18 @@ fn read_trust_file(path: &Path) -> Result<String, KeyError> {
     std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))
 }
 
-/// An identity or issuer pattern: exact text, a glob, or `regex:` (as
-/// written, unanchored: anchor it with `^…$`).
+/// An identity or issuer pattern: exact text, a glob over the whole
+/// value, or `regex:` (which must match the whole value, as if anchored).
 pub fn matcher(text: &str) -> Result<Matcher, String> {
     if text.is_empty() {
         return Err("an empty identity pattern would match nothing".into());
     }
-    let pattern = match Pattern::parse(text)? {
+    // An identity regex must match the whole identity: unanchored,
+    // `regex:github.com/acme/` would take `https://evil.example/github.com/acme/`.
+    let anchored = text
+        .strip_prefix("regex:")
+        .map(|re| format!("regex:^(?:{re})$"));
+    let pattern = match Pattern::parse(anchored.as_deref().unwrap_or(text))? {
         Pattern::Semver(_) => {
             return Err(format!(
                 "{text:?}: semver: ranges are for tags, not identities"
@@ -208,8 +213,9 @@ pub fn matcher(text: &str) -> Result<Matcher, String> {
         }
         p => p,
     };
+    let text = text.to_string();
     Ok(Matcher {
-        text: text.to_string(),
+        text,
         test: Arc::new(move |s| pattern.matches(s)),
     })
 }
@@ -241,5 +247,24 @@ impl RawPolicy {
             tlog: self.tlog.unwrap_or(false),
             sct: self.sct.unwrap_or(true),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_patterns_match_whole_values() {
+        let re = matcher(r"regex:https://github\.com/acme/.+").unwrap();
+        assert!((re.test)(
+            "https://github.com/acme/app/.github/workflows/r.yml@refs/tags/v1"
+        ));
+        assert!(!(re.test)("https://evil.example/https://github.com/acme/x"));
+        let exact = matcher("release@acme.test").unwrap();
+        assert!((exact.test)("release@acme.test") && !(exact.test)("xrelease@acme.test"));
+        assert!(
+            matcher("").is_err() && matcher("semver:1").is_err() && matcher("regex:(").is_err()
+        );
     }
 }

@@ -83,6 +83,14 @@ pub(super) fn identity(
         .map(|i| i.as_str().to_string())
         .unwrap_or_default();
     let from = result.issuer().unwrap_or_default().to_string();
+    // A certificate that names no identity or issuer matches no pattern,
+    // not even `*`.
+    if who.is_empty() || from.is_empty() {
+        return Err(format!(
+            "the certificate names no {}",
+            if who.is_empty() { "identity" } else { "issuer" }
+        ));
+    }
     if !(issuer.test)(&from) {
         return Err(format!(
             "signed by {who:?} from issuer {from:?}, not issuer {:?}",

@@ -40,6 +40,8 @@ pub const MAX_SIGNATURE_BYTES: u64 = 1024 * 1024;
 /// Signatures examined for one image: a thousand is an attack, not a
 /// supply chain.
 pub const MAX_SIGNATURES: usize = 64;
+/// Signature bytes read for one image, all signatures together.
+pub const MAX_SIGNATURE_TOTAL: u64 = 16 * 1024 * 1024;
 
 /// A text test from the config (`regex:…`, a glob, or exact), with how it
 /// was written, for reports.
@@ -197,11 +199,6 @@ pub enum Verdict {
 
 /// Whether any policy passes `image` with any of `signatures`.
 pub fn check(image: &Digest, signatures: &[Signature], requirement: &Requirement) -> Verdict {
-    if signatures.is_empty() {
-        return Verdict::Unverified {
-            why: format!("no signature of {image} found (cosign .sig tag, referrers)"),
-        };
-    }
     if signatures.len() > MAX_SIGNATURES {
         return Verdict::Unverified {
             why: format!(
@@ -210,8 +207,37 @@ pub fn check(image: &Digest, signatures: &[Signature], requirement: &Requirement
             ),
         };
     }
-    let mut reasons: Vec<String> = Vec::new();
+    let mut judgement = Judgement::new(image);
     for sig in signatures {
+        if let Some(passed) = judgement.consider(sig, requirement) {
+            return passed;
+        }
+    }
+    judgement.verdict()
+}
+
+/// Signatures judged one at a time as they are read, so that a copy stops
+/// reading at the first that passes.
+pub struct Judgement<'a> {
+    image: &'a Digest,
+    examined: usize,
+    reasons: Vec<String>,
+}
+
+impl<'a> Judgement<'a> {
+    pub fn new(image: &'a Digest) -> Judgement<'a> {
+        Judgement {
+            image,
+            examined: 0,
+            reasons: Vec::new(),
+        }
+    }
+
+    /// The verdict if `sig` passes a policy; otherwise its reasons are
+    /// kept for the final verdict.
+    pub fn consider(&mut self, sig: &Signature, requirement: &Requirement) -> Option<Verdict> {
+        self.examined += 1;
+        let image = self.image;
         for policy in &requirement.policies {
             let result = match sig {
                 Signature::Legacy {
@@ -226,31 +252,56 @@ pub fn check(image: &Digest, signatures: &[Signature], requirement: &Requirement
             };
             match result {
                 Ok(signer) => {
-                    return Verdict::Verified {
+                    return Some(Verdict::Verified {
                         policy: policy.describe(),
                         signer,
                         signature: sig.manifest().clone(),
-                    };
+                    });
                 }
-                Err(why) => {
-                    let line = format!("{}: {why}", sig.manifest().short());
-                    if !reasons.contains(&line) {
-                        reasons.push(line);
-                    }
-                }
+                Err(why) => self.note(format!("{}: {why}", sig.manifest().short())),
             }
         }
+        None
     }
-    let shown: Vec<&str> = reasons.iter().take(4).map(String::as_str).collect();
-    let more = match reasons.len() {
-        n if n > shown.len() => format!(" (and {} more)", n - shown.len()),
-        _ => String::new(),
-    };
-    Verdict::Unverified {
-        why: format!(
-            "none of {} signatures of {image} passed: {}{more}",
-            signatures.len(),
-            shown.join("; ")
-        ),
+
+    /// A reason that is not one signature's (a manifest that is not a
+    /// signature manifest, say).
+    pub fn note(&mut self, line: String) {
+        if !self.reasons.contains(&line) {
+            self.reasons.push(line);
+        }
+    }
+
+    /// A reason that explains the verdict (a cap reached): shown first.
+    pub fn headline(&mut self, line: String) {
+        self.reasons.retain(|r| r != &line);
+        self.reasons.insert(0, line);
+    }
+
+    /// Signatures considered so far.
+    pub fn examined(&self) -> usize {
+        self.examined
+    }
+
+    /// The verdict when no signature passed.
+    pub fn verdict(self) -> Verdict {
+        let image = self.image;
+        if self.examined == 0 && self.reasons.is_empty() {
+            return Verdict::Unverified {
+                why: format!("no signature of {image} found (cosign .sig tag, referrers)"),
+            };
+        }
+        let shown: Vec<&str> = self.reasons.iter().take(4).map(String::as_str).collect();
+        let more = match self.reasons.len() {
+            n if n > shown.len() => format!(" (and {} more)", n - shown.len()),
+            _ => String::new(),
+        };
+        Verdict::Unverified {
+            why: format!(
+                "none of {} signatures of {image} passed: {}{more}",
+                self.examined,
+                shown.join("; ")
+            ),
+        }
     }
 }
