@@ -24,8 +24,19 @@ pub struct Cli {
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
 
+    /// Log lines as text, or as one JSON object per line (for log
+    /// pipelines; secrets are never logged either way).
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,12 +75,19 @@ EXIT CODES: 0 every image copied, up to date or skipped; 1 an image or job faile
 EXAMPLES:
   ocirepl sync --check mirror.yaml
   ocirepl sync --plan --job alpine mirror.yaml
-  ocirepl sync --daemon --metrics-addr 0.0.0.0:9090 --state /var/lib/ocirepl/state.json mirror.yaml
-  ocirepl sync --shards 4 mirror.yaml      # in a Kubernetes Indexed Job")]
+  ocirepl sync --daemon --listen 0.0.0.0:9090 --state /var/lib/ocirepl/state.json mirror.yaml
+  ocirepl sync --shards 4 mirror.yaml      # in a Kubernetes Indexed Job
+  ocirepl sync --status --state /var/lib/ocirepl/state.json")]
 pub struct SyncArgs {
     /// The config file (YAML, version 1).
-    #[arg(value_name = "CONFIG")]
-    pub config: PathBuf,
+    #[arg(value_name = "CONFIG", required_unless_present = "status")]
+    pub config: Option<PathBuf>,
+
+    /// Print each job's last run (start, end, result, images by action,
+    /// first error) as the --state file records it, and stop; a daemon
+    /// answers the same at GET /v1/status.
+    #[arg(long, requires = "state", conflicts_with_all = ["check", "plan", "daemon"])]
+    pub status: bool,
 
     /// Validate the config and stop; nothing is contacted.
     #[arg(long)]
@@ -115,9 +133,16 @@ pub struct SyncArgs {
     #[arg(long, value_name = "SECS", default_value_t = 30, requires = "daemon")]
     pub grace: u64,
 
-    /// Serve Prometheus metrics at /metrics, and /healthz and /readyz.
-    #[arg(long, value_name = "HOST:PORT", requires = "daemon")]
-    pub metrics_addr: Option<String>,
+    /// Serve /metrics, /healthz and /readyz here, and, with a service:
+    /// block in the config, the /v1 endpoints (events, webhooks, status).
+    /// --metrics-addr is another name for it.
+    #[arg(
+        long,
+        alias = "metrics-addr",
+        value_name = "HOST:PORT",
+        requires = "daemon"
+    )]
+    pub listen: Option<String>,
 
     /// Write the metrics once, at the end of the run (node-exporter's
     /// textfile collector, for CronJobs).

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use ocirepl::app::{self, EXIT_FAILED, EXIT_USAGE, UsageError};
-use ocirepl::cli::Cli;
+use ocirepl::cli::{Cli, LogFormat};
 
 /// The variables ocirepl's flags read. CI templates export a missing
 /// secret as an empty string: empty means "not set", never a usage error.
@@ -33,7 +33,7 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { EXIT_USAGE } else { 0 });
         }
     };
-    init_logging(cli.verbose, cli.quiet);
+    init_logging(cli.verbose, cli.quiet, cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(verbose: u8, quiet: bool) {
+fn init_logging(verbose: u8, quiet: bool, format: LogFormat) {
     // Other crates stay at warn whatever the verbosity: the HTTP stack's own
     // debug lines print URLs unredacted (signed redirect targets, `_state`).
     let level = match (quiet, verbose) {
@@ -68,10 +68,18 @@ fn init_logging(verbose: u8, quiet: bool) {
         _ => "ocirepl=trace,warn",
     };
     let filter = tracing_subscriber::EnvFilter::new(level);
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
         // Log lines go around progress bars instead of through them.
         .with_writer(|| ocirepl::app::progress::LogWriter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match format {
+        LogFormat::Text => fmt.init(),
+        LogFormat::Json => fmt
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .init(),
+    }
 }

@@ -1,45 +1,83 @@
 //! `ocirepl sync --daemon`: the scheduler of `sync::daemon` with the
 //! process around it: signals (SIGTERM/SIGINT stop within `--grace`,
 //! SIGHUP re-reads the config and keeps the old one if the new one is
-//! invalid), and `--metrics-addr`, a small HTTP server for `/metrics`,
-//! `/healthz` and `/readyz`.
+//! invalid), and `--listen`, the HTTP server (`server`) with the daemon's
+//! endpoints (`service`).
 //!
-//! Owns the process's side of the daemon. Never schedules or copies.
+//! Owns the process's side of the daemon: reading the service's secrets
+//! at start (a variable that is not set is a usage error before anything
+//! runs). Never schedules or copies.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::UsageError;
+use super::server::{Limits, serve as serve_http};
+use super::service::Service;
+use crate::credentials::ServiceSecret;
 use crate::sync::daemon::{Control, Shared, serve};
 use crate::sync::job::{self, Config};
-use crate::sync::metrics::CONTENT_TYPE;
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub(super) async fn run(
     config: Config,
     path: PathBuf,
     shared: Arc<Shared>,
-    metrics_addr: Option<String>,
+    listen: Option<String>,
     grace: Duration,
 ) -> Result<()> {
     check_schedules(&config)?;
-    if let Some(addr) = metrics_addr {
+    let (token, github) = secrets(&config)?;
+    let (tx, rx) = mpsc::channel(64);
+    let stop = CancellationToken::new();
+    if let Some(addr) = listen {
         let listener = tokio::net::TcpListener::bind(&addr)
             .await
-            .with_context(|| format!("--metrics-addr {addr}: cannot listen"))?;
-        tracing::info!(addr, "serving /metrics, /healthz and /readyz");
-        tokio::spawn(http(listener, shared.clone()));
+            .with_context(|| format!("--listen {addr}: cannot listen"))?;
+        let v1 = if token.is_some() { ", /v1" } else { "" };
+        tracing::info!(addr, "serving /metrics, /healthz, /readyz{v1}");
+        let service = Arc::new(Service::new(shared.clone(), tx.clone(), token, github));
+        tokio::spawn(serve_http(
+            listener,
+            service.handler(),
+            Limits::daemon(),
+            stop.clone(),
+            grace,
+        ));
+    } else if token.is_some() {
+        tracing::warn!(
+            "the config has a service: block, but without --listen nothing receives events"
+        );
     }
-    let (tx, rx) = mpsc::channel(4);
     tokio::spawn(signals(tx, path, grace));
     serve(config, shared, rx).await;
+    stop.cancel();
     Ok(())
+}
+
+/// The service's token and GitHub secret, from the variables the config
+/// names.
+fn secrets(config: &Config) -> Result<(Option<ServiceSecret>, Option<ServiceSecret>)> {
+    let Some(service) = &config.service else {
+        return Ok((None, None));
+    };
+    let what = format!("{} service:", config.file.display());
+    let token = ServiceSecret::from_env(&service.token_env, &what)
+        .map_err(|e| UsageError(format!("{e} (token_env)")))?;
+    let github = match &service.github_secret_env {
+        Some(v) => Some(
+            ServiceSecret::from_env(v, &what)
+                .map_err(|e| UsageError(format!("{e} (github_secret_env)")))?,
+        ),
+        None => None,
+    };
+    Ok((Some(token), github))
 }
 
 /// A daemon runs only jobs with a schedule (their own or the defaults').
@@ -82,58 +120,4 @@ fn reload(path: &std::path::Path) -> Result<Config, String> {
     let config = job::load(path).map_err(|e| e.to_string())?;
     check_schedules(&config).map_err(|e| e.to_string())?;
     Ok(config)
-}
-
-/// The most of a request line or header we read.
-const MAX_REQUEST_LINE: u64 = 8 * 1024;
-
-/// `/metrics`, `/healthz`, `/readyz`; everything else is 404.
-async fn http(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((sock, _)) = listener.accept().await else {
-            continue;
-        };
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let (read, mut write) = sock.into_split();
-            let mut reader = BufReader::new(tokio::io::AsyncReadExt::take(read, MAX_REQUEST_LINE));
-            let mut line = String::new();
-            if reader.read_line(&mut line).await.is_err() {
-                return;
-            }
-            let path = line.split(' ').nth(1).unwrap_or("/").to_string();
-            let (status, kind, body) = answer(&path, &shared);
-            let head = format!(
-                "HTTP/1.1 {status}\r\nContent-Type: {kind}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = write.write_all(head.as_bytes()).await;
-            let _ = write.write_all(body.as_bytes()).await;
-            let _ = write.shutdown().await;
-        });
-    }
-}
-
-fn answer(path: &str, shared: &Shared) -> (&'static str, &'static str, String) {
-    let text = "text/plain; charset=utf-8";
-    match path.split('?').next().unwrap_or("") {
-        "/metrics" => (
-            "200 OK",
-            CONTENT_TYPE,
-            shared.metrics.encode(&shared.stores),
-        ),
-        "/healthz" if shared.health.alive() => ("200 OK", text, "ok\n".into()),
-        "/healthz" => (
-            "503 Service Unavailable",
-            text,
-            "the scheduler is stuck\n".into(),
-        ),
-        "/readyz" if shared.health.ready() => ("200 OK", text, "ready\n".into()),
-        "/readyz" => (
-            "503 Service Unavailable",
-            text,
-            "first runs still going\n".into(),
-        ),
-        _ => ("404 Not Found", text, "not found\n".into()),
-    }
 }

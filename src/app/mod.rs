@@ -15,6 +15,8 @@ mod docs;
 mod index;
 mod inspect;
 pub mod progress;
+mod server;
+mod service;
 mod sync;
 
 use std::path::PathBuf;
@@ -39,7 +41,10 @@ pub const EXIT_USAGE: u8 = 2;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Copy(args) => copy::run(*args, cli.quiet).await,
-        Command::Sync(args) => sync::run(args, cli.quiet).await,
+        Command::Sync(args) => {
+            let json_logs = cli.log_format == crate::cli::LogFormat::Json;
+            sync::run(args, cli.quiet, json_logs).await
+        }
         Command::Inspect(args) => inspect::inspect(args).await,
         Command::Tags(args) => inspect::tags(args).await,
         Command::Index(IndexCommand::Create(args)) => index::create(args, cli.quiet).await,

@@ -26,12 +26,18 @@ use crate::sync::shard::Shard;
 use crate::sync::state::State;
 use crate::sync::{self, SyncSettings};
 
-pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
-    let mut config = job::load(&args.config).map_err(|e| UsageError(e.to_string()))?;
+pub(super) async fn run(args: SyncArgs, quiet: bool, json_logs: bool) -> Result<ExitCode> {
+    if args.status {
+        return status(&args);
+    }
+    let Some(path) = args.config.clone() else {
+        return Err(UsageError("a CONFIG file is needed".into()).into());
+    };
+    let mut config = job::load(&path).map_err(|e| UsageError(e.to_string()))?;
     if args.check {
         if !quiet {
             let n = config.jobs.len();
-            eprintln!("{}: {n} jobs, valid", args.config.display());
+            eprintln!("{}: {n} jobs, valid", path.display());
             let unscheduled = config.unscheduled();
             if !unscheduled.is_empty() {
                 let names = unscheduled.join(", ");
@@ -45,7 +51,7 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
         .iter()
         .find(|n| !config.jobs.iter().any(|j| &j.name == *n))
     {
-        let file = args.config.display();
+        let file = path.display();
         return Err(UsageError(format!("--job {unknown}: no such job in {file}")).into());
     }
     for j in &mut config.jobs {
@@ -62,7 +68,8 @@ pub(super) async fn run(args: SyncArgs, quiet: bool) -> Result<ExitCode> {
     let json = args.output == Output::Json;
     if args.daemon {
         let run = replicator_settings(&args, None);
-        return daemon(&args, config, run, settings, state, json).await;
+        let output = Reports { json, json_logs };
+        return daemon(&args, (config, path), run, settings, state, output).await;
     }
     let bars = progress::wanted(args.progress, quiet, json).then(|| Arc::new(Bars::new(0)));
     let replicator = Replicator::new(replicator_settings(&args, bars.clone()));
@@ -154,11 +161,11 @@ fn shard(args: &SyncArgs) -> Result<Option<Shard>> {
 /// `--daemon`: the scheduler until SIGTERM or SIGINT.
 async fn daemon(
     args: &SyncArgs,
-    config: Config,
+    (config, path): (Config, std::path::PathBuf),
     run: RunSettings,
     sync: SyncSettings,
     state: State,
-    json: bool,
+    output: Reports,
 ) -> Result<ExitCode> {
     let shared = Arc::new(Shared {
         stores: Stores::new(Env::from_process()),
@@ -168,17 +175,66 @@ async fn daemon(
         run,
         sync,
         on_report: Box::new(move |r: &ImageReport| {
-            if json {
+            if output.json {
                 print_json(r);
+            } else if shown(r, false) && output.json_logs {
+                // With JSON logs, a report is a log line like the others.
+                let line = serde_json::json!({
+                    "timestamp": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                    "level": if r.failed() { "ERROR" } else { "INFO" },
+                    "message": r.human(),
+                    "report": r,
+                });
+                eprintln!("{line}");
             } else if shown(r, false) {
                 eprintln!("{}", r.human());
             }
         }),
+        next_runs: Default::default(),
     });
     let grace = Duration::from_secs(args.grace);
-    let addr = args.metrics_addr.clone();
-    super::daemon::run(config, args.config.clone(), shared, addr, grace).await?;
+    let addr = args.listen.clone();
+    super::daemon::run(config, path, shared, addr, grace).await?;
     Ok(ExitCode::from(EXIT_OK))
+}
+
+/// `--status`: each job's last run, as the state file records it.
+fn status(args: &SyncArgs) -> Result<ExitCode> {
+    let Some(path) = &args.state else {
+        return Err(UsageError("--status needs --state FILE".into()).into());
+    };
+    let runs = State::read_runs(path)
+        .map_err(|e| UsageError(format!("--state {}: {e}", path.display())))?;
+    if args.output == Output::Json {
+        println!("{}", serde_json::json!({ "jobs": runs }));
+        return Ok(ExitCode::from(EXIT_OK));
+    }
+    if runs.is_empty() {
+        println!("{}: no run recorded yet", path.display());
+    }
+    for (job, r) in &runs {
+        let images: Vec<String> = r.images.iter().map(|(a, n)| format!("{n} {a}")).collect();
+        println!(
+            "{job}: {} at {} ({}; started {}): {}",
+            r.result,
+            r.ended,
+            r.cause,
+            r.started,
+            images.join(", ")
+        );
+        if let Some(e) = &r.last_error {
+            println!("  first error: {e}");
+        }
+    }
+    Ok(ExitCode::from(EXIT_OK))
+}
+
+/// Where a daemon's reports go: JSON on stdout (`--output json`), or a
+/// line on stderr, as JSON with `--log-format json`.
+#[derive(Clone, Copy)]
+struct Reports {
+    json: bool,
+    json_logs: bool,
 }
 
 fn print_json(r: &ImageReport) {

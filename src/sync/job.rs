@@ -646,7 +646,7 @@ fn service(
         .map(|v| variable(v, errors));
     let debounce = match &raw.value.debounce {
         None => DEFAULT_DEBOUNCE,
-        Some(d) => match super::schedule::duration(&d.value) {
+        Some(d) => match debounce(&d.value) {
             Ok(d) if d <= std::time::Duration::from_secs(3600) => d,
             Ok(_) => {
                 errors.push(error_at(file, &d.referenced, "debounce: at most 1h"));
@@ -663,6 +663,17 @@ fn service(
         github_secret_env,
         debounce,
     })
+}
+
+/// `200ms`, or a duration as `every` takes it (`2s`).
+fn debounce(text: &str) -> Result<std::time::Duration, String> {
+    match text.trim().strip_suffix("ms") {
+        Some(ms) => ms
+            .parse::<u64>()
+            .map(std::time::Duration::from_millis)
+            .map_err(|_| format!("{text:?}: expected milliseconds (200ms) or 2s, 1m")),
+        None => super::schedule::duration(text),
+    }
 }
 
 fn looks_like_host(s: &str) -> bool {

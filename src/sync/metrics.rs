@@ -44,6 +44,12 @@ struct RegistryLabels {
     registry: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    sender: String,
+    outcome: String,
+}
+
 /// Job durations, in seconds: a no-op run of a small job takes under a
 /// second, a first mirror of a namespace can take an hour.
 const DURATION_BUCKETS: [f64; 10] = [0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0];
@@ -58,6 +64,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     retries: Family<RegistryLabels, Counter>,
     ratelimit: Family<RegistryLabels, Gauge>,
+    events: Family<EventLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -117,7 +124,14 @@ impl Metrics {
             "Pulls left in the registry's rate-limit window, as it last stated",
             ratelimit.clone(),
         );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Registry events and webhooks, by sender and outcome (queued, ignored, duplicate, invalid, unauthorized)",
+            events.clone(),
+        );
         Metrics {
+            events,
             registry,
             images,
             bytes,
@@ -167,6 +181,16 @@ impl Metrics {
                 .unwrap_or(0.0);
             self.last_success.get_or_create(&labels).set(now);
         }
+    }
+
+    /// An event (or a request that was not one) from `sender`.
+    pub fn event(&self, sender: &str, outcome: &str) {
+        self.events
+            .get_or_create(&EventLabels {
+                sender: sender.into(),
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     /// A scheduled run of `job` did not start: the last one was still going.

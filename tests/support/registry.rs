@@ -26,6 +26,9 @@ pub struct RegistryConfig {
     pub schema1: bool,
     /// `storage.delete.enabled: false`: manifest DELETEs are refused.
     pub no_deletes: bool,
+    /// (url, bearer token): `notifications:` to this endpoint, with the
+    /// token in its `Authorization` header.
+    pub notify: Option<(String, String)>,
 }
 
 impl RegistryConfig {
@@ -60,6 +63,14 @@ impl RegistryConfig {
     pub fn with_schema1() -> RegistryConfig {
         RegistryConfig {
             schema1: true,
+            ..RegistryConfig::default()
+        }
+    }
+
+    /// Sends its notification events to `url`, presenting `token`.
+    pub fn notifying(url: &str, token: &str) -> RegistryConfig {
+        RegistryConfig {
+            notify: Some((url.to_string(), token.to_string())),
             ..RegistryConfig::default()
         }
     }
@@ -176,13 +187,23 @@ impl Registry {
         } else {
             ""
         };
+        // Blob events are left out (2.8 filters by action only when a media
+        // type is listed too); a failed delivery is retried every second.
+        let notify = match &config.notify {
+            Some((url, token)) => format!(
+                "notifications:\n  endpoints:\n    - name: ocirepl\n      url: {url}\n      \
+                 headers: {{Authorization: [\"Bearer {token}\"]}}\n      timeout: 2s\n      threshold: 3\n      \
+                 backoff: 1s\n      ignore:\n        mediatypes: [application/octet-stream]\n        actions: [pull]\n"
+            ),
+            None => String::new(),
+        };
         let yaml = format!(
             "version: 0.1\n\
              log:\n  level: info\n  formatter: text\n\
              storage:\n  filesystem:\n    rootdirectory: {root}\n  delete:\n    enabled: {deletes}\n  \
              maintenance:\n    uploadpurging:\n      enabled: false\n\
              http:\n  addr: 127.0.0.1:{port}\n  secret: ocirepl-test-secret\n{tls}\
-             {auth}{compat}",
+             {auth}{compat}{notify}",
             root = dir.path().join("data").display(),
             deletes = !config.no_deletes,
         );

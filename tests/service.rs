@@ -1,0 +1,522 @@
+//! The daemon as a service: Debian's registry notifying it of pushes (its
+//! real `notifications:`), vendor webhooks as their documentation shows
+//! them, a token on every `/v1` request, `/v1/status` and `sync --status`,
+//! JSON logs, and a crowd of idle, trickling and garbage connections that
+//! leaves `/healthz` answering and the mirror mirroring.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use support::*;
+
+const TOKEN: &str = "trigger-token-0123456789";
+
+/// (status, body) of an HTTP request to the daemon.
+fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let c = reqwest::Client::new();
+        let mut r = c.request(
+            method.parse().unwrap(),
+            format!("http://127.0.0.1:{port}{path}"),
+        );
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        let resp = r
+            .body(body.to_vec())
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status().as_u16();
+        (status, resp.text().await.unwrap_or_default())
+    })
+}
+
+fn bearer() -> String {
+    format!("Bearer {TOKEN}")
+}
+
+fn wait_for(what: &str, secs: u64, mut check: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(secs) {
+        if check() {
+            return start.elapsed();
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+fn seed_tag(reg: &Registry, repo_tag: &str, seed_n: u64) {
+    let dir = tempfile::tempdir().unwrap();
+    let w = LayoutWriter::new(dir.path());
+    let (bytes, digest) = w.image(&ImageSpec::new(
+        "linux/amd64",
+        vec![Layer::random(seed_n, 64 * 1024)],
+    ));
+    w.tag(&[("t", image::OCI_MANIFEST, bytes.as_slice(), digest.as_str())]);
+    seed(dir.path(), "t", &reg.image(repo_tag));
+}
+
+struct Daemon {
+    child: Child,
+    _home: tempfile::TempDir,
+}
+
+impl Daemon {
+    fn start(cfg: &Path, port: u16, extra: &[&str]) -> Daemon {
+        let home = tempfile::tempdir().unwrap();
+        let child = ocirepl()
+            .args([
+                "sync",
+                "--daemon",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "-v",
+            ])
+            .args(extra)
+            .arg(cfg)
+            .env("HOME", home.path())
+            .env("OCIREPL_TRIGGER_TOKEN", TOKEN)
+            .env("GH_WEBHOOK_SECRET", "It's a Secret to Everybody")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the daemon");
+        let d = Daemon { child, _home: home };
+        wait_for("/readyz", 30, || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+                && request(port, "GET", "/readyz", &[], b"").0 == 200
+        });
+        d
+    }
+
+    /// Stops it (SIGTERM) and returns its stderr.
+    fn stop(mut self) -> String {
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "the daemon did not stop");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut err = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        err
+    }
+}
+
+/// PUTs of manifests the target answered since `mark`, as `REPO:REF`.
+fn manifest_puts(reg: &Registry, mark: usize) -> Vec<String> {
+    reg.requests_since(mark)
+        .into_iter()
+        .filter(|a| a.method == "PUT" && a.path.contains("/manifests/"))
+        .map(|a| a.path)
+        .collect()
+}
+
+#[test]
+fn a_push_to_the_source_is_mirrored_within_seconds_and_only_that_tag() {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/v1/events/distribution");
+    let src = Registry::start(RegistryConfig::notifying(&url, TOKEN));
+    let dst = Registry::start(RegistryConfig::anonymous());
+    seed_tag(&src, "app:v0", 100);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state.json");
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "version: 1\nservice:\n  token_env: OCIREPL_TRIGGER_TOKEN\n  debounce: 200ms\njobs:\n  - name: app\n    source: {}\n    target: {}\n    every: 1h\n    tags: {{include: [\"v*\"]}}\n",
+            src.image("app"),
+            dst.image("app")
+        ),
+    );
+    let d = Daemon::start(&cfg, port, &["--state", &state.display().to_string()]);
+    assert_eq!(tags_of(&dst.image("app")), vec!["v0"]);
+
+    // v0 is there from the first run; the schedule is an hour away. The
+    // registry queued v0's push event while nothing listened and delivers
+    // it on its next retry (a second apart): let that narrow run pass.
+    std::thread::sleep(Duration::from_secs(3));
+    let mark = dst.requests_since(0).len();
+    let src_mark = src.requests_since(0).len();
+    seed_tag(&src, "app:v1", 101);
+    let took = wait_for("v1 in the target", 15, || {
+        tags_of(&dst.image("app")).contains(&"v1".to_string())
+    });
+    eprintln!("pushed to mirrored: {took:?}");
+    let puts = manifest_puts(&dst, mark);
+    assert_eq!(puts, vec!["/v2/app/manifests/v1".to_string()], "{puts:?}");
+    // The narrow run asked the source about v1 only (and its tag list).
+    let asked: Vec<String> = src
+        .requests_since(src_mark)
+        .into_iter()
+        .filter(|a| matches!(a.method.as_str(), "GET" | "HEAD") && a.path.contains("/manifests/"))
+        .map(|a| a.path)
+        .collect();
+    assert!(
+        asked
+            .iter()
+            .all(|p| p.ends_with("/v1") || p.contains("sha256:")),
+        "{asked:?}"
+    );
+
+    // A tag outside the job's filters: nothing copied.
+    let mark = dst.access_log().len();
+    seed_tag(&src, "app:other", 102);
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(manifest_puts(&dst, mark).is_empty());
+    assert!(!tags_of(&dst.image("app")).contains(&"other".to_string()));
+
+    // No token, a wrong one: 401, nothing done.
+    let envelope = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/events/distribution-push.json"),
+    )
+    .unwrap();
+    let (code, _) = request(port, "POST", "/v1/events/distribution", &[], &envelope);
+    assert_eq!(code, 401);
+    let (code, _) = request(
+        port,
+        "POST",
+        "/v1/events/distribution",
+        &[("Authorization", "Bearer wrong")],
+        &envelope,
+    );
+    assert_eq!(code, 401);
+    let (code, _) = request(port, "GET", "/v1/status", &[], b"");
+    assert_eq!(code, 401);
+
+    // Status: the last run came from an event.
+    let (code, body) = request(
+        port,
+        "GET",
+        "/v1/status",
+        &[("Authorization", &bearer())],
+        b"",
+    );
+    assert_eq!(code, 200, "{body}");
+    let status: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        status["jobs"]["app"]["last_run"]["cause"], "event",
+        "{status}"
+    );
+    assert_eq!(
+        status["jobs"]["app"]["last_run"]["result"], "ok",
+        "{status}"
+    );
+    assert!(status["jobs"]["app"]["next_run"].is_string(), "{status}");
+
+    // A job run on request.
+    let (code, _) = request(
+        port,
+        "POST",
+        "/v1/jobs/app/run",
+        &[("Authorization", &bearer())],
+        b"",
+    );
+    assert_eq!(code, 202);
+    let (code, _) = request(
+        port,
+        "POST",
+        "/v1/jobs/nope/run",
+        &[("Authorization", &bearer())],
+        b"",
+    );
+    assert_eq!(code, 404);
+    let metrics = request(port, "GET", "/metrics", &[], b"").1;
+    assert!(
+        metrics.contains("ocirepl_events_total{sender=\"distribution\",outcome=\"queued\"}"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("outcome=\"unauthorized\""), "{metrics}");
+    let log = d.stop();
+    assert!(!log.contains(TOKEN), "the token was logged");
+
+    // The same status for a CronJob user, from the state file.
+    let (code, out, err) = run(&[
+        "sync",
+        "--status",
+        "--state",
+        &state.display().to_string(),
+        "--output",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(v["jobs"]["app"]["result"].is_string(), "{v}");
+}
+
+#[test]
+fn vendor_webhooks_start_narrow_runs_and_bad_ones_are_refused() {
+    let port = free_port();
+    let src = Registry::start(RegistryConfig::anonymous());
+    let dst = Registry::start(RegistryConfig::anonymous());
+    for (i, t) in ["h1", "d1", "g1", "q1", "skip"].iter().enumerate() {
+        seed_tag(&src, &format!("team/app:{t}"), 200 + i as u64);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // Each vendor names its own registry; the config says they are this one.
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "version: 1\nservice:\n  token_env: OCIREPL_TRIGGER_TOKEN\n  github_secret_env: GH_WEBHOOK_SECRET\n  debounce: 100ms\nregistries:\n  \"{}\":\n    aliases: [docker.io, ghcr.io, quay.io, harbor.example.com]\njobs:\n  - name: team\n    source: {}\n    target: {}\n    every: 1h\n    tags: {{exclude: [skip]}}\n",
+            src.host(),
+            src.image("team/app"),
+            dst.image("team/app")
+        ),
+    );
+    let d = Daemon::start(&cfg, port, &["--log-format", "json"]);
+    let auth = bearer();
+    let post = |path: &str, headers: &[(&str, &str)], body: &str| {
+        request(port, "POST", path, headers, body.as_bytes())
+    };
+    let harbor = r#"{"type":"PUSH_ARTIFACT","occur_at":1586922308,"operator":"admin","event_data":{"resources":[{"digest":"sha256:8a9e9863dbb6e10edb5adfe917c00da84e1700fa76e7ed02476aa6e6fb8ee0d8","tag":"h1","resource_url":"harbor.example.com/team/app:h1"}],"repository":{"name":"app","namespace":"team","repo_full_name":"team/app","repo_type":"private"}}}"#;
+    let (code, body) = post("/v1/events/harbor", &[("Authorization", &auth)], harbor);
+    assert_eq!(code, 202, "{body}");
+    assert!(body.contains("\"team\""), "{body}");
+    let hub = r#"{"push_data":{"pushed_at":1417566161,"pusher":"trustedbuilder","tag":"d1"},"repository":{"repo_name":"team/app","namespace":"team","name":"app","status":"Active"}}"#;
+    let (code, _) = post(&format!("/v1/events/dockerhub?token={TOKEN}"), &[], hub);
+    assert_eq!(code, 202);
+    let github = r#"{"action":"published","package":{"name":"app","namespace":"team","package_type":"CONTAINER","package_version":{"package_url":"ghcr.io/team/app:g1","container_metadata":{"tag":{"name":"g1","digest":""}}}}}"#;
+    let sig = hmac_sha256_hex(b"It's a Secret to Everybody", github.as_bytes());
+    let signature = format!("sha256={sig}");
+    let gh_headers = [
+        ("X-GitHub-Event", "package"),
+        ("X-Hub-Signature-256", signature.as_str()),
+        ("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    ];
+    let (code, body) = post("/v1/events/github", &gh_headers, github);
+    assert_eq!(code, 202, "{body}");
+    // The same delivery again: dropped as a duplicate.
+    let (_, body) = post("/v1/events/github", &gh_headers, github);
+    assert!(body.contains("duplicate"), "{body}");
+    let quay = r#"{"name":"app","repository":"team/app","namespace":"team","docker_url":"quay.io/team/app","homepage":"https://quay.io/repository/team/app","updated_tags":["q1"]}"#;
+    let (code, _) = post("/v1/events/quay", &[("Authorization", &auth)], quay);
+    assert_eq!(code, 202);
+    wait_for("the four tags in the target", 20, || {
+        tags_of(&dst.image("team/app")) == vec!["d1", "g1", "h1", "q1"]
+    });
+
+    // Refused: a forged GitHub signature, a body that is not the vendor's,
+    // a tag the filters leave out (accepted, ignored), a delete.
+    let (code, _) = post(
+        "/v1/events/github",
+        &[
+            ("X-GitHub-Event", "package"),
+            ("X-Hub-Signature-256", "sha256=00"),
+        ],
+        github,
+    );
+    assert_eq!(code, 401);
+    let (code, body) = post(
+        "/v1/events/quay",
+        &[("Authorization", &auth)],
+        r#"{"docker_url": 7}"#,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("quay"), "{body}");
+    let (code, body) = post(
+        "/v1/events/harbor",
+        &[("Authorization", &auth)],
+        &harbor.replace("h1", "skip"),
+    );
+    assert_eq!(code, 202);
+    assert!(body.contains("ignored"), "{body}");
+    let deleted = harbor.replace("PUSH_ARTIFACT", "DELETE_ARTIFACT");
+    let (_, body) = post("/v1/events/harbor", &[("Authorization", &auth)], &deleted);
+    assert!(body.contains("ignored"), "{body}");
+    let (code, _) = post("/v1/events/nobody", &[("Authorization", &auth)], "{}");
+    assert_eq!(code, 404);
+    let huge = vec![b'x'; 2 * 1024 * 1024];
+    let (code, _) = request(
+        port,
+        "POST",
+        "/v1/events/quay",
+        &[("Authorization", &auth)],
+        &huge,
+    );
+    assert_eq!(code, 413);
+    std::thread::sleep(Duration::from_secs(1));
+    assert!(!tags_of(&dst.image("team/app")).contains(&"skip".to_string()));
+
+    let log = d.stop();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for l in &lines {
+        let v: serde_json::Value =
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string(), "{l}");
+    }
+    assert!(log.contains("event queued"), "{log}");
+    assert!(
+        !log.contains(TOKEN) && !log.contains("Secret to Everybody"),
+        "a secret was logged"
+    );
+}
+
+/// HMAC-SHA256 as GitHub computes it (RFC 2104 over SHA-256, written out
+/// here so the test does not lean on the code it checks).
+fn hmac_sha256_hex(key: &[u8], message: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut k = [0u8; 64];
+    if key.len() > 64 {
+        k[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        k[..key.len()].copy_from_slice(key);
+    }
+    let pad = |b: u8| k.iter().map(|x| x ^ b).collect::<Vec<u8>>();
+    let inner = Sha256::digest([pad(0x36), message.to_vec()].concat());
+    hex::encode(Sha256::digest([pad(0x5c), inner.to_vec()].concat()))
+}
+
+/// Hundreds of connections that send a byte now and then and never finish
+/// a request, plus a flood of garbage, under a low descriptor limit:
+/// `/healthz` answers in under a second throughout, memory stays bounded,
+/// and a push is still mirrored.
+#[test]
+fn slowloris_and_garbage_leave_healthz_answering_and_the_mirror_working() {
+    let port = free_port();
+    let src = Registry::start(RegistryConfig::anonymous());
+    let dst = Registry::start(RegistryConfig::anonymous());
+    seed_tag(&src, "app:v0", 300);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "version: 1\nservice:\n  token_env: OCIREPL_TRIGGER_TOKEN\n  debounce: 100ms\njobs:\n  - name: app\n    source: {}\n    target: {}\n    every: 1h\n",
+            src.image("app"),
+            dst.image("app")
+        ),
+    );
+    // 256 descriptors: the server keeps at most 64 connections.
+    let home = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -n 256 && exec {} sync --daemon --listen 127.0.0.1:{port} {}",
+            env!("CARGO_BIN_EXE_ocirepl"),
+            cfg.display()
+        ))
+        .env("HOME", home.path())
+        .env("OCIREPL_TRIGGER_TOKEN", TOKEN)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for("/readyz", 30, || {
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && request(port, "GET", "/readyz", &[], b"").0 == 200
+    });
+    let rss = |pid: u32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    let before = rss(child.id());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut crowd = Vec::new();
+    // 400 tricklers in 4 threads: a byte every 2 s each, reconnecting when dropped.
+    for _ in 0..4 {
+        let stop = stop.clone();
+        crowd.push(std::thread::spawn(move || {
+            let mut socks: Vec<TcpStream> = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while socks.len() < 100 {
+                    match TcpStream::connect(("127.0.0.1", port)) {
+                        Ok(s) => {
+                            let _ = s.set_nonblocking(true);
+                            socks.push(s);
+                        }
+                        Err(_) => break,
+                    }
+                }
+                socks.retain_mut(|s| s.write_all(b"G").is_ok());
+                std::thread::sleep(Duration::from_secs(2));
+            }
+        }));
+    }
+    // Garbage as fast as one thread sends it.
+    {
+        let stop = stop.clone();
+        crowd.push(std::thread::spawn(move || {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) {
+                    let _ = s.write_all(b"\x16\x03\x01garbage\r\n\r\n");
+                    let _ = s.write_all(b"POST /v1/events/distribution HTTP/1.1\r\nContent-Length: 99999999\r\n\r\nxx");
+                }
+            }
+        }));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let mut worst = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let (code, _) = request(port, "GET", "/healthz", &[], b"");
+        assert_eq!(code, 200);
+        worst = worst.max(t.elapsed());
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    eprintln!("worst /healthz under the crowd: {worst:?}");
+    assert!(worst < Duration::from_secs(1), "/healthz took {worst:?}");
+    // Still mirroring: an event for a new tag.
+    seed_tag(&src, "app:v1", 301);
+    let event = format!(
+        r#"{{"events":[{{"id":"e1","action":"push","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"v1"}},"request":{{"host":"{}"}}}}]}}"#,
+        src.host()
+    );
+    let (code, body) = request(
+        port,
+        "POST",
+        "/v1/events/distribution",
+        &[("Authorization", &bearer())],
+        event.as_bytes(),
+    );
+    assert_eq!(code, 202, "{body}");
+    wait_for("v1 mirrored under the crowd", 15, || {
+        tags_of(&dst.image("app")).contains(&"v1".to_string())
+    });
+    let during = rss(child.id());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in crowd {
+        t.join().unwrap();
+    }
+    eprintln!("RSS before {before} KiB, under the crowd {during} KiB");
+    assert!(
+        during < before + 64 * 1024,
+        "RSS grew from {before} to {during} KiB"
+    );
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the daemon did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
