@@ -66,17 +66,30 @@ fn the_manifests_hang_together_and_carry_a_valid_config() {
     let pod = &deploy["spec"]["template"]["spec"];
     let a = args(pod);
     assert!(a.contains(&"--daemon".to_string()));
-    let addr = &a[a
-        .iter()
-        .position(|x| x == "--metrics-addr")
-        .expect("--metrics-addr")
-        + 1];
+    let addr = &a[a.iter().position(|x| x == "--listen").expect("--listen") + 1];
     let container = &pod["containers"][0];
     assert_eq!(
         addr.rsplit(':').next().unwrap(),
         container["ports"][0]["containerPort"].to_string()
     );
     assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    // The Service reaches the same port, by its name.
+    let service = one("deployment.yaml", "Service");
+    assert_eq!(
+        service["spec"]["ports"][0]["targetPort"],
+        container["ports"][0]["name"]
+    );
+    assert_eq!(
+        service["spec"]["selector"]["app"],
+        deploy["spec"]["template"]["metadata"]["labels"]["app"]
+    );
+    // Every secret variable the pod reads, the Secret provides.
+    let secret = one("secret.yaml", "Secret");
+    for env in container["env"].as_array().unwrap() {
+        if let Some(key) = env["valueFrom"]["secretKeyRef"]["key"].as_str() {
+            assert!(secret["stringData"][key].is_string(), "{key}");
+        }
+    }
     assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
     assert!(
         documents("deployment.yaml")

@@ -39,7 +39,7 @@ fn request(
         }
         let resp = r
             .body(body.to_vec())
-            .timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(30))
             .send()
             .await
             .expect("request");
@@ -76,6 +76,9 @@ fn seed_tag(reg: &Registry, repo_tag: &str, seed_n: u64) {
 
 struct Daemon {
     child: Child,
+    /// Its stderr, read as it comes (a pipe nobody reads would block the
+    /// daemon's logging once full).
+    log: std::sync::Arc<std::sync::Mutex<String>>,
     _home: tempfile::TempDir,
 }
 
@@ -99,7 +102,26 @@ impl Daemon {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start the daemon");
-        let d = Daemon { child, _home: home };
+        let mut child = child;
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut stderr = child.stderr.take().unwrap();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let d = Daemon {
+            child,
+            log,
+            _home: home,
+        };
         wait_for("/readyz", 30, || {
             TcpStream::connect(("127.0.0.1", port)).is_ok()
                 && request(port, "GET", "/readyz", &[], b"").0 == 200
@@ -117,14 +139,8 @@ impl Daemon {
             assert!(Instant::now() < deadline, "the daemon did not stop");
             std::thread::sleep(Duration::from_millis(100));
         }
-        let mut err = String::new();
-        self.child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        err
+        std::thread::sleep(Duration::from_millis(200));
+        self.log.lock().unwrap().clone()
     }
 }
 
@@ -519,4 +535,74 @@ fn slowloris_and_garbage_leave_healthz_answering_and_the_mirror_working() {
         assert!(Instant::now() < deadline, "the daemon did not stop");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A thousand events for ten tags within a second: gathered into narrow
+/// runs, each tag copied once.
+#[test]
+fn a_burst_of_events_copies_each_tag_once() {
+    let port = free_port();
+    let src = Registry::start(RegistryConfig::anonymous());
+    let dst = Registry::start(RegistryConfig::anonymous());
+    seed_tag(&src, "app:v00", 400);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &format!(
+            "version: 1\nservice:\n  token_env: OCIREPL_TRIGGER_TOKEN\n  debounce: 300ms\njobs:\n  - name: app\n    source: {}\n    target: {}\n    every: 1h\n",
+            src.image("app"),
+            dst.image("app")
+        ),
+    );
+    let d = Daemon::start(&cfg, port, &[]);
+    let tags: Vec<String> = (1..=10).map(|i| format!("v{i:02}")).collect();
+    for (i, t) in tags.iter().enumerate() {
+        seed_tag(&src, &format!("app:{t}"), 401 + i as u64);
+    }
+    let mark = dst.requests_since(0).len();
+    let host = src.host();
+    let started = Instant::now();
+    let senders: Vec<_> = (0..4)
+        .map(|s| {
+            let (tags, host) = (tags.clone(), host.clone());
+            std::thread::spawn(move || {
+                for i in 0..250 {
+                    let tag = &tags[(s * 250 + i) % tags.len()];
+                    let event = format!(
+                        r#"{{"events":[{{"id":"burst-{s}-{i}","action":"push","target":{{"mediaType":"application/vnd.oci.image.manifest.v1+json","repository":"app","tag":"{tag}"}},"request":{{"host":"{host}"}}}}]}}"#
+                    );
+                    let t = Instant::now();
+                    let (code, body) = request(
+                        port,
+                        "POST",
+                        "/v1/events/distribution",
+                        &[("Authorization", &bearer())],
+                        event.as_bytes(),
+                    );
+                    if t.elapsed() > Duration::from_millis(500) {
+                        eprintln!("slow event {s}-{i}: {:?}", t.elapsed());
+                    }
+                    assert_eq!(code, 202, "{body}");
+                }
+            })
+        })
+        .collect();
+    for s in senders {
+        s.join().unwrap();
+    }
+    eprintln!("1,000 events sent in {:?}", started.elapsed());
+    wait_for("the ten tags", 30, || {
+        let have = tags_of(&dst.image("app"));
+        tags.iter().all(|t| have.contains(t))
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let puts = manifest_puts(&dst, mark);
+    for t in &tags {
+        let n = puts
+            .iter()
+            .filter(|p| p.ends_with(&format!("/{t}")))
+            .count();
+        assert_eq!(n, 1, "{t} pushed {n} times: {puts:?}");
+    }
+    d.stop();
 }

@@ -865,3 +865,81 @@ fn hostile_signatures_are_bounded_verdicts() {
     );
     assert!(tags_of(&dst.image("app")).is_empty());
 }
+
+/// A tag that moves while ocirepl works (a FAKE source answering the tag
+/// with one image, then another): the digest judged is the digest pushed,
+/// from bytes read once; the other image is never pushed unverified.
+#[test]
+fn a_tag_that_moves_during_the_copy_never_lets_the_other_image_in() {
+    use support::fake::{FakeRegistry, Reply, Rule};
+    let dir = tempfile::tempdir().unwrap();
+    let key = KeyPair::generate();
+    let pem = key.write_public(dir.path(), "k.pub").display().to_string();
+    for (first, later) in [("signed", "unsigned"), ("unsigned", "signed")] {
+        let fake = FakeRegistry::start();
+        let dst = Registry::start(RegistryConfig::anonymous());
+        let mut images = std::collections::BTreeMap::new();
+        for (name, seed_n) in [("signed", 9700u64), ("unsigned", 9701)] {
+            let layout = tempfile::tempdir().unwrap();
+            let w = LayoutWriter::new(layout.path());
+            let (bytes, digest) = w.image(&ImageSpec::new(
+                "linux/amd64",
+                vec![Layer::random(seed_n, 2048)],
+            ));
+            w.tag(&[(name, image::OCI_MANIFEST, bytes.as_slice(), digest.as_str())]);
+            fake.load_layout(layout.path(), "app");
+            images.insert(name, (bytes, digest));
+        }
+        let signed = &images["signed"].1;
+        let layer = cosign::Layer::keyed(&key, &fake.image("app"), signed);
+        let payload = fake.add_blob(&layer.payload);
+        let sig = serde_json::json!({
+            "schemaVersion": 2, "mediaType": image::OCI_MANIFEST,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": fake.add_blob(b"{}")},
+            "layers": [{"mediaType": cosign::SIMPLE_SIGNING, "size": layer.payload.len(), "digest": payload, "annotations": layer.annotations}],
+        })
+        .to_string();
+        fake.add_manifest(
+            "app",
+            &cosign::sig_tag(signed),
+            image::OCI_MANIFEST,
+            sig.as_bytes(),
+        );
+        // The tag names `later`; its first answer (HEAD or GET) is `first`.
+        let (later_bytes, _) = &images[later];
+        fake.add_manifest("app", "moving", image::OCI_MANIFEST, later_bytes);
+        let (bytes, digest) = images[first].clone();
+        let answer = Reply::status(200)
+            .header("Content-Type", image::OCI_MANIFEST)
+            .header("Docker-Content-Digest", &digest)
+            .body(bytes);
+        fake.rule(Rule::reply("GET", "/manifests/moving", answer.clone()).times(1));
+        fake.rule(Rule::reply("HEAD", "/manifests/moving", answer).times(1));
+        let (code, out, err) = run(&[
+            "copy",
+            "--output",
+            "json",
+            "--verify-key",
+            &pem,
+            &fake.image("app:moving"),
+            &dst.image("app:moving"),
+        ]);
+        let r = report(&out);
+        match first {
+            "signed" => {
+                assert_eq!(code, 0, "{err}");
+                assert_eq!(r["target_digest"], digest.as_str(), "{r}");
+                assert_eq!(remote_digest(&dst.image("app:moving")), digest);
+            }
+            _ => {
+                assert_eq!(code, 1, "{err}");
+                assert_eq!(r["action"], "unverified", "{r}");
+                assert!(
+                    r["reason"].as_str().unwrap().contains(digest.as_str()),
+                    "{r}"
+                );
+                assert!(tags_of(&dst.image("app")).is_empty());
+            }
+        }
+    }
+}

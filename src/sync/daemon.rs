@@ -309,20 +309,25 @@ impl Scheduler {
         answers
     }
 
-    /// How long to sleep: until the next schedule or debounce, at most 1 s.
+    /// How long to sleep: until the next schedule or debounce of a job
+    /// that is not running, at most 1 s (a run that ends wakes the loop by
+    /// itself, and starts what waited for it).
     fn nap(&self) -> Duration {
         let now = Utc::now();
+        let running = self.running.lock().map(|r| r.clone()).unwrap_or_default();
+        let idle = |job: &String| !running.contains_key(job);
         let scheduled = self
             .next
-            .values()
+            .iter()
+            .filter(|(j, _)| idle(j))
+            .map(|(_, w)| (*w - now).to_std().unwrap_or_default())
             .min()
-            .map_or(Duration::from_secs(1), |w| {
-                (*w - now).to_std().unwrap_or_default()
-            });
+            .unwrap_or(Duration::from_secs(1));
         let debounced = self
             .pending
-            .values()
-            .map(|(at, _)| at.saturating_duration_since(Instant::now()))
+            .iter()
+            .filter(|(j, _)| idle(j))
+            .map(|(_, (at, _))| at.saturating_duration_since(Instant::now()))
             .min()
             .unwrap_or(Duration::from_secs(1));
         scheduled.min(debounced).min(Duration::from_secs(1))
