@@ -8,7 +8,7 @@
 #   RUNS=5 scripts/bench.sh     # more runs
 #   SCALE=8 scripts/bench.sh    # big layers 8 times smaller (quick look)
 #   RUNS1000=3 scripts/bench.sh # the 1,000-tag no-op over the WAN more than once
-#   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve, fanout, archive, verify
+#   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve, fanout, archive, verify, events
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
@@ -455,6 +455,59 @@ run_verify() {
   done
 }
 
+# Mirror on push: a source registry notifying a daemon (release build,
+# debounce 100 ms); 20 pushes of a new tag with skopeo, each timed from
+# the push's end (the registry has the tag) to the tag readable in the
+# target. Then requests per hour for 100 repositories: the daemon's 6 h
+# safety-net sync plus narrow runs, against a sync every 5 minutes.
+run_events() {
+  local dport token=bench-token ev=$work/events
+  dport=$(free_port)
+  mkdir -p "$ev"
+  NOTIFY_URL="http://127.0.0.1:$dport/v1/events/distribution" NOTIFY_TOKEN=$token \
+    start_registry "$ev/src" "$(free_port)"
+  local esrc=127.0.0.1:$(awk '/addr:/ {split($2, a, ":"); print a[2]}' "$ev/src/config.yml")
+  fresh_target
+  "$OCIREPL" copy -q oci:examples/sample:1.0 "$esrc/ev:seed"
+  printf 'version: 1\nservice:\n  token_env: OCIREPL_TRIGGER_TOKEN\n  debounce: 100ms\njobs:\n  - name: ev\n    source: %s/ev\n    target: %s/ev\n    every: 1h\n' \
+    "$esrc" "$DST" >"$ev/daemon.yaml"
+  OCIREPL_TRIGGER_TOKEN=$token "$OCIREPL" sync --daemon --listen "127.0.0.1:$dport" "$ev/daemon.yaml" 2>"$ev/daemon.err" &
+  local dpid=$!
+  pids+=("$dpid")
+  until curl -sf "http://127.0.0.1:$dport/readyz" >/dev/null; do sleep 0.1; done
+  sleep 3 # the seed's own event, queued while nothing listened, is delivered
+  local i start t
+  for i in $(seq -w 1 20); do
+    skopeo --insecure-policy copy -q --dest-tls-verify=false "oci:$work/fixtures/many:t$i" "docker://$esrc/ev:p$i" >/dev/null
+    start=$(date +%s%N)
+    until curl -sf -o /dev/null -I -H "Accept: application/vnd.oci.image.manifest.v1+json" "http://$DST/v2/ev/manifests/p$i"; do sleep 0.01; done
+    t=$(date +%s%N)
+    echo "$(((t - start) / 1000000))" >>"$ev/latency"
+  done
+  # The copy itself: the same image to a fresh tag, one-shot.
+  start=$(date +%s%N)
+  "$OCIREPL" copy -q "$esrc/ev:p01" "$DST/oneshot:p01"
+  echo "$((($(date +%s%N) - start) / 1000000))" >"$ev/oneshot"
+  # What one narrow run costs: the last push's requests from ocirepl.
+  grep -c '"ocirepl/' "$ev/src/access.log" >"$ev/src-ocirepl" || true
+  kill "$dpid" 2>/dev/null || true
+  wait "$dpid" 2>/dev/null || true
+  stop_registry "$ev/src"
+  # 100 repositories, one tag each: an unchanged run's requests.
+  local r
+  for r in $(seq -w 1 100); do "$OCIREPL" copy -q oci:examples/sample:1.0 "$SRC/hundred/r$r:1.0"; done
+  fresh_target
+  printf 'version: 1\njobs:\n  - name: hundred\n    source: %s/hundred/\n    target: %s/hundred/\n' "$SRC" "$DST" >"$ev/hundred.yaml"
+  "$OCIREPL" sync -q "$ev/hundred.yaml"
+  "$OCIREPL" sync --output json "$ev/hundred.yaml" | tail -1 |
+    python3 -c 'import json,sys; s=json.load(sys.stdin)["summary"]; print(sum(sum(v.values()) for v in s["requests"].values()))' >"$ev/noop-requests"
+  # One narrow run: a job of the 100 for one tag, as an event asks.
+  printf 'version: 1\njobs:\n  - name: one\n    source: %s/hundred/r001\n    target: %s/hundred/r001\n' "$SRC" "$DST" >"$ev/one.yaml"
+  "$OCIREPL" copy -q oci:examples/sample:1.0 "$SRC/hundred/r001:2.0"
+  "$OCIREPL" sync --output json "$ev/one.yaml" | tail -1 |
+    python3 -c 'import json,sys; s=json.load(sys.stdin)["summary"]; print(sum(sum(v.values()) for v in s["requests"].values()))' >"$ev/narrow-requests"
+}
+
 touch "$work/results" "$work/fan-results" "$work/mirror-gets" "$work/archive-extra" "$work/verify-src"
 if section fanout; then
   echo "== fan-out: one source to three targets; read mirror" >&2
@@ -469,6 +522,10 @@ fi
 if section verify; then
   echo "== verify: 40 signed tags, sync with and without a key policy" >&2
   WAN=0 run_verify
+fi
+if section events; then
+  echo "== events: push-to-mirror latency, requests per hour" >&2
+  WAN=0 run_events
 fi
 if section local; then
   echo "== local ($RUNS runs)" >&2
@@ -613,6 +670,18 @@ fi
     echo "Verify before mirror (rows many-signed, noop-signed: \`sync\` of the 40 tags, each signed"
     echo "with cosign's layout, with a key policy, ocirepl-verify, and without, ocirepl-sync):"
     echo "$verify_ratio."
+    echo
+  fi
+  if [ -s "$work/events/latency" ]; then
+    lat=$(sort -n "$work/events/latency" | awk '{a[NR] = $1} END {printf "median %d ms, worst %d ms", (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2, a[NR]}')
+    noop=$(cat "$work/events/noop-requests")
+    narrow=$(cat "$work/events/narrow-requests")
+    echo "Mirror on push (\`sync --daemon\` with a \`service:\` block, debounce 100 ms, Debian's registry"
+    echo "notifying it): from the end of a \`skopeo copy\` of a new tag to the tag readable in the target,"
+    echo "20 pushes of a 3 MiB image: $lat (the copy alone, one-shot: $(cat "$work/events/oneshot") ms, process start included)."
+    echo "Requests for 100 repositories of one tag each: an unchanged \`sync\` costs $noop requests, so polling every"
+    echo "5 minutes spends $((noop * 12)) an hour; the daemon with triggers and a 6 h safety net spends"
+    echo "$((noop / 6)) an hour plus $narrow per pushed tag (a narrow run: both tag lists, the copy)."
     echo
   fi
   if [ -n "$fan_summary" ]; then

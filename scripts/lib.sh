@@ -65,6 +65,11 @@ YAML
   if [ -n "$tls" ]; then
     printf '  tls:\n    certificate: %s\n    key: %s\n' "$tls/leaf.crt" "$tls/leaf.key" >>"$dir/config.yml"
   fi
+  # NOTIFY_URL (and NOTIFY_TOKEN): send push notifications there.
+  if [ -n "${NOTIFY_URL:-}" ]; then
+    printf 'notifications:\n  endpoints:\n    - name: ocirepl\n      url: %s\n      headers: {Authorization: ["Bearer %s"]}\n      timeout: 2s\n      threshold: 3\n      backoff: 1s\n      ignore: {mediatypes: [application/octet-stream], actions: [pull]}\n' \
+      "$NOTIFY_URL" "${NOTIFY_TOKEN:-}" >>"$dir/config.yml"
+  fi
   docker-registry serve "$dir/config.yml" >"$dir/access.log" 2>"$dir/registry.log" &
   echo $! >"$dir/pid"
   for _ in $(seq 1 300); do
