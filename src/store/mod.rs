@@ -29,6 +29,7 @@ use crate::manifest::{ManifestError, RawManifest};
 use crate::reference::ManifestRef;
 use crate::transport::TransportError;
 
+pub use crate::transport::pace::Caps;
 pub use open::{Access, Mirror, Role, Stores};
 
 /// Blob bytes on their way, in chunks.

@@ -21,6 +21,7 @@ use crate::credentials::Credentials;
 use crate::credentials::{self, CredentialSource, Env};
 use crate::manifest::MAX_MANIFEST_SIZE;
 use crate::reference::{ImageRef, LayoutKind, Reference};
+use crate::transport::pace::{Caps, Pace};
 use crate::transport::{Transport, TransportOptions};
 
 /// How to reach a registry or layout, and how to talk to it.
@@ -48,6 +49,9 @@ pub struct Access {
     pub mirrors: Vec<Mirror>,
     /// Resolve tags at the mirrors too (else at the origin, by HEAD).
     pub mirror_tags: bool,
+    /// Request and byte rates the registry gets at most, across every
+    /// store and job of the run.
+    pub caps: Caps,
 }
 
 /// A read mirror: `REGISTRY[/PREFIX]` holding the origin's repositories
@@ -75,6 +79,7 @@ impl Default for Access {
             max_manifest_size: MAX_MANIFEST_SIZE,
             mirrors: Vec::new(),
             mirror_tags: false,
+            caps: Caps::default(),
         }
     }
 }
@@ -104,6 +109,8 @@ struct RegistryKey {
 pub struct Stores {
     env: Env,
     registries: Mutex<Vec<(RegistryKey, Arc<Registry>)>>,
+    /// Each capped registry's buckets, shared by all its transports.
+    paces: Mutex<Vec<(String, Arc<Pace>)>>,
     layouts: Mutex<Vec<(PathBuf, Arc<LayoutStore>)>>,
     readers: Mutex<Vec<(PathBuf, Arc<ArchiveReader>)>>,
     writers: Mutex<Vec<(PathBuf, Arc<ArchiveWriter>)>>,
@@ -117,6 +124,7 @@ impl Stores {
         Stores {
             env,
             registries: Mutex::default(),
+            paces: Mutex::default(),
             layouts: Mutex::default(),
             readers: Mutex::default(),
             writers: Mutex::default(),
@@ -211,12 +219,25 @@ impl Stores {
             credentials: key.credentials.clone(),
             read_timeout: key.read_timeout,
             max_in_flight: key.max_in_flight,
+            pace: self.pace(host, access.caps),
             ..TransportOptions::default()
         };
         let transport = Transport::new(host, reference.is_loopback(), options)?;
         let registry = Arc::new(Registry::new(transport));
         known.push((key, registry.clone()));
         Ok(registry)
+    }
+
+    /// The buckets of `host`: made by the first access that caps it,
+    /// shared by every transport after (whatever its credentials).
+    fn pace(&self, host: &str, caps: Caps) -> Option<Arc<Pace>> {
+        let mut paces = self.paces.lock().ok()?;
+        if let Some((_, p)) = paces.iter().find(|(h, _)| h == host) {
+            return Some(p.clone());
+        }
+        let pace = Arc::new(Pace::new(caps)?);
+        paces.push((host.to_string(), pace.clone()));
+        Some(pace)
     }
 
     /// The repository of `origin` on a read mirror.

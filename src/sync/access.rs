@@ -72,6 +72,7 @@ fn from_settings(s: &RegistrySettings) -> Result<Access, String> {
         tls_verify: s.tls_verify,
         cert_dir: s.cert_dir.clone(),
         max_in_flight: s.concurrency.unwrap_or(0),
+        caps: s.caps,
         ..Access::default()
     })
 }

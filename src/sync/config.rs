@@ -148,6 +148,10 @@ pub struct RawRegistry {
     pub mirror_tags: Option<bool>,
     /// Other names the registry calls itself in the events it sends.
     pub aliases: Option<Vec<Spanned<String>>>,
+    /// Requests per second at most, across every job of a run.
+    pub requests_per_second: Option<Spanned<f64>>,
+    /// Blob bytes per second at most, up and down together (`50MiB/s`).
+    pub bandwidth: Option<Spanned<String>>,
 }
 
 /// `{username, password_env}`, `{username, password_file}` or `{authfile}`.

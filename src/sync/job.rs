@@ -19,6 +19,7 @@ use super::trust::{self, Loader, Part, PolicySpec};
 use crate::plan::{CopyOptions, Format, Mode, PlatformSelection};
 use crate::platform::Platform;
 use crate::reference::{ImageRef, Reference};
+use crate::store::Caps;
 use crate::verify::{Gate, OnUnverified};
 
 /// The only config version this build reads.
@@ -171,6 +172,7 @@ pub struct RegistrySettings {
     pub mirror_tags: bool,
     /// Names the registry calls itself in its events (`request.host`).
     pub aliases: Vec<String>,
+    pub caps: Caps,
 }
 
 /// Reads and validates a config file.
@@ -665,6 +667,19 @@ fn service(
     })
 }
 
+/// `50MiB/s` (a size as `--volume-size` takes it, per second).
+fn bandwidth(text: &str) -> Result<u64, String> {
+    let size = text
+        .trim()
+        .strip_suffix("/s")
+        .ok_or_else(|| format!("bandwidth {text:?}: a size per second, like 50MiB/s"))?;
+    match crate::size::parse_size(size) {
+        Ok(0) => Err(format!("bandwidth {text:?}: above 0")),
+        Ok(n) => Ok(n),
+        Err(e) => Err(format!("bandwidth {e}")),
+    }
+}
+
 /// `200ms`, or a duration as `every` takes it (`2s`).
 fn debounce(text: &str) -> Result<std::time::Duration, String> {
     match text.trim().strip_suffix("ms") {
@@ -714,6 +729,23 @@ fn registry(
             "concurrency must be at least 1",
         ));
     }
+    let mut caps = Caps::default();
+    if let Some(r) = &raw.requests_per_second {
+        match r.value {
+            v if v > 0.0 && v.is_finite() => caps.requests_per_second = Some(v),
+            _ => errors.push(error_at(
+                file,
+                &r.referenced,
+                "requests_per_second must be a number above 0",
+            )),
+        }
+    }
+    if let Some(b) = &raw.bandwidth {
+        match bandwidth(&b.value) {
+            Ok(n) => caps.bytes_per_second = Some(n),
+            Err(why) => errors.push(error_at(file, &b.referenced, why)),
+        }
+    }
     let mut mirrors = Vec::new();
     for m in raw.mirrors.iter().flatten() {
         match mirror(&m.value) {
@@ -734,6 +766,7 @@ fn registry(
         concurrency: raw.concurrency.map(|c| c.value),
         mirrors,
         mirror_tags: raw.mirror_tags.unwrap_or(false),
+        caps,
         aliases: raw
             .aliases
             .iter()

@@ -12,12 +12,14 @@ mod client;
 pub mod dns;
 pub mod error;
 pub mod limit;
+pub mod pace;
 pub mod policy;
 pub mod retry;
 pub mod stats;
 mod tls;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -51,6 +53,9 @@ pub struct TransportOptions {
     pub max_in_flight: usize,
     /// How long a connection may stay silent (`None`: 60 s).
     pub read_timeout: Option<Duration>,
+    /// The registry's request and byte rates, shared by every transport
+    /// to it.
+    pub pace: Option<Arc<pace::Pace>>,
 }
 
 /// A request body. Bytes can be sent again on retry; a stream cannot.
@@ -132,11 +137,13 @@ pub struct Response {
     /// The URL that answered (after redirects).
     pub url: Url,
     inner: reqwest::Response,
+    pace: Option<Arc<pace::Pace>>,
 }
 
 impl Response {
-    fn new(method: Method, inner: reqwest::Response) -> Response {
+    fn new(method: Method, inner: reqwest::Response, pace: Option<Arc<pace::Pace>>) -> Response {
         Response {
+            pace,
             status: inner.status(),
             headers: inner.headers().clone(),
             method,
@@ -162,13 +169,18 @@ impl Response {
             })
     }
 
-    /// The body as a stream of chunks.
+    /// The body as a stream of chunks (at the registry's byte rate, if
+    /// it has one).
     pub fn into_stream(self) -> BoxStream<'static, Result<Bytes, TransportError>> {
         let (method, url) = (self.method, self.url);
-        self.inner
+        let stream = self
+            .inner
             .bytes_stream()
-            .map(move |r| r.map_err(|e| TransportError::network(&method, &url, &e)))
-            .boxed()
+            .map(move |r| r.map_err(|e| TransportError::network(&method, &url, &e)));
+        match self.pace.filter(|p| p.caps_bytes()) {
+            Some(p) => pace::paced(p, stream).boxed(),
+            None => stream.boxed(),
+        }
     }
 
     /// Turns an unexpected answer into the registry's own error.
@@ -236,6 +248,7 @@ pub struct Transport {
     retry: RetryPolicy,
     limit: limit::AdaptiveLimit,
     stats: stats::Stats,
+    pace: Option<Arc<pace::Pace>>,
 }
 
 impl Transport {
@@ -273,7 +286,20 @@ impl Transport {
                 options.max_in_flight
             }),
             stats: stats::Stats::default(),
+            pace: options.pace,
         })
+    }
+
+    /// A blob body to send, at the registry's byte rate if it has one.
+    pub fn paced_body<S, E>(&self, stream: S) -> reqwest::Body
+    where
+        S: futures::Stream<Item = Result<Bytes, E>> + Send + 'static,
+        E: Into<Box<dyn std::error::Error + Send + Sync>> + Send + 'static,
+    {
+        match self.pace.clone().filter(|p| p.caps_bytes()) {
+            Some(p) => reqwest::Body::wrap_stream(pace::paced(p, stream)),
+            None => reqwest::Body::wrap_stream(stream),
+        }
     }
 
     pub fn registry(&self) -> &str {
@@ -374,7 +400,7 @@ impl Transport {
                 tokio::time::sleep(wait).await;
                 continue;
             }
-            return Ok(Response::new(req.method.clone(), resp));
+            return Ok(Response::new(req.method.clone(), resp, self.pace.clone()));
         }
     }
 
@@ -398,6 +424,9 @@ impl Transport {
             (Body::Bytes(b), None) => builder.body(b.clone()),
             _ => builder,
         };
+        if let Some(p) = &self.pace {
+            p.request().await;
+        }
         let _slot = self.limit.acquire().await;
         builder.send().await
     }

@@ -71,9 +71,9 @@ impl SourceError {
     }
 }
 
-fn body_of(data: BlobStream, errors: &SourceError) -> reqwest::Body {
+fn body_of(t: &Transport, data: BlobStream, errors: &SourceError) -> reqwest::Body {
     let slot = errors.clone();
-    reqwest::Body::wrap_stream(data.map(move |chunk| {
+    t.paced_body(data.map(move |chunk| {
         chunk.map_err(|e| {
             slot.set(e);
             std::io::Error::other("the blob source failed")
@@ -104,7 +104,7 @@ pub(super) async fn monolithic(
         .header(CONTENT_TYPE, "application/octet-stream")
         .header(CONTENT_LENGTH, &blob.size.to_string())
         .blob_body(blob.size)
-        .body(Body::Stream(body_of(data, &errors)));
+        .body(Body::Stream(body_of(t, data, &errors)));
     let result = t.send(req).await;
     finish(t, session, scopes, blob, result, &errors).await
 }
@@ -127,7 +127,7 @@ pub(super) async fn single_post(
         .header(CONTENT_TYPE, "application/octet-stream")
         .header(CONTENT_LENGTH, &blob.size.to_string())
         .blob_body(blob.size)
-        .body(Body::Stream(body_of(data, &errors)));
+        .body(Body::Stream(body_of(t, data, &errors)));
     let result = t.send(req).await;
     if let Some(e) = errors.take() {
         return Err(e);
