@@ -116,6 +116,81 @@ pub struct CopyOptions {
     pub referrers: Option<Vec<String>>,
     /// `verify`: only images signed as this requires are copied.
     pub verify: Option<crate::verify::Gate>,
+    /// `media_types`: only sources of these manifest types are copied
+    /// (the others are skipped, with why). `None`: any.
+    pub media_types: Option<Vec<String>>,
+    /// `backup`: before a target tag moves to another digest, the image
+    /// it named is kept under this tag.
+    pub backup: Option<BackupName>,
+    /// `repair`: an image already in place is checked too (every blob
+    /// asked for, every manifest written again) and what is missing sent.
+    pub repair: bool,
+}
+
+/// A `backup` tag pattern: `{tag}`, `{date}` (UTC, `YYYYMMDD`) and
+/// `{digest}` (the first 12 hex digits of the old digest) in a tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupName {
+    pattern: String,
+    /// Which tags are backups (pruning never deletes them).
+    matcher: String,
+}
+
+impl BackupName {
+    /// A pattern that makes valid tags, with at least one placeholder.
+    pub fn parse(pattern: &str) -> Result<BackupName, String> {
+        let probe = pattern
+            .replace("{tag}", "t")
+            .replace("{date}", "20260101")
+            .replace("{digest}", "0123456789ab");
+        let tag_like = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 128
+                && s.bytes()
+                    .next()
+                    .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        };
+        if probe == pattern || !tag_like(&probe) {
+            return Err(format!(
+                "backup {pattern:?}: a tag made of letters, digits, _ . - and at least one of {{tag}}, {{date}}, {{digest}}"
+            ));
+        }
+        let mut matcher = String::from("^");
+        let mut rest = pattern;
+        while let Some(i) = rest.find('{') {
+            matcher.push_str(&regex::escape(&rest[..i]));
+            let (part, after) = match &rest[i..] {
+                r if r.starts_with("{tag}") => (".+", &r[5..]),
+                r if r.starts_with("{date}") => ("[0-9]{8}", &r[6..]),
+                r if r.starts_with("{digest}") => ("[0-9a-f]{12}", &r[8..]),
+                // Unreachable for a pattern `parse` took: `{` is no tag character.
+                r => ("\\{", &r[1..]),
+            };
+            matcher.push_str(part);
+            rest = after;
+        }
+        matcher.push_str(&regex::escape(rest));
+        matcher.push('$');
+        Ok(BackupName {
+            pattern: pattern.to_string(),
+            matcher,
+        })
+    }
+
+    /// The backup tag of `tag`, which named `old`, on `date` (`YYYYMMDD`).
+    pub fn expand(&self, tag: &str, old: &crate::digest::Digest, date: &str) -> String {
+        self.pattern
+            .replace("{tag}", tag)
+            .replace("{date}", date)
+            .replace("{digest}", &old.hex()[..12.min(old.hex().len())])
+    }
+
+    /// Whether `tag` is one this pattern makes.
+    pub fn made(&self, tag: &str) -> bool {
+        regex::Regex::new(&self.matcher).is_ok_and(|r| r.is_match(tag))
+    }
 }
 
 impl CopyOptions {
@@ -383,5 +458,25 @@ mod tests {
             options,
         );
         assert_eq!(r, Err(PlanError::UnwrapAndNormalise));
+    }
+}
+
+#[cfg(test)]
+mod backup_tests {
+    use super::BackupName;
+    use crate::digest::Digest;
+
+    #[test]
+    fn backup_names_expand_and_recognise_their_tags() {
+        let b = BackupName::parse("{tag}-bak-{date}").unwrap();
+        let d = Digest::sha256(b"old");
+        assert_eq!(b.expand("v1", &d, "20261206"), "v1-bak-20261206");
+        assert!(b.made("v1-bak-20261206") && b.made("a.b-bak-20260101"));
+        assert!(!b.made("v1") && !b.made("v1-bak-2026") && !b.made("x-v1-bak-20261206x"));
+        let h = BackupName::parse("old-{digest}").unwrap();
+        assert!(h.made(&h.expand("v1", &d, "20261206")));
+        for bad in ["no-placeholder", "{tag}/x", "{tag} x", ""] {
+            assert!(BackupName::parse(bad).is_err(), "{bad}");
+        }
     }
 }

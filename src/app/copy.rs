@@ -376,6 +376,9 @@ fn options(args: &CopyArgs) -> Result<CopyOptions> {
         pull_reserve: None,
         referrers: args.referrers.then(|| args.referrers_types.clone()),
         verify: verify_gate(&args.verify)?,
+        media_types: None,
+        backup: None,
+        repair: false,
     };
     options.validate().map_err(|e| UsageError(e.to_string()))?;
     Ok(options)

@@ -31,6 +31,8 @@ pub enum Step {
     Referrers(Digest),
     /// Fetching the signatures of this manifest (`verify`).
     Verify(Digest),
+    /// Keeping the image a tag named under this backup tag.
+    Backup(String),
 }
 
 impl fmt::Display for Step {
@@ -48,6 +50,7 @@ impl fmt::Display for Step {
             Step::Deadline => f.write_str("copying within the time allowed"),
             Step::Referrers(d) => write!(f, "copying the referrers of {d}"),
             Step::Verify(d) => write!(f, "fetching the signatures of {d}"),
+            Step::Backup(t) => write!(f, "keeping the old image as {t} (backup)"),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::collections::HashSet;
 
 use futures::stream::{self, StreamExt, TryStreamExt};
 
+use super::backup;
 use super::blobs;
 use super::diff_ids::DiffIds;
 use super::error::{CopyError, Failure, Step};
@@ -60,6 +61,7 @@ async fn copy_resolved(img: &Image<'_>, resolved: &Resolved) -> Result<Outcome, 
     let options = &img.job.options;
     if let Some(p) = &resolved.prediction
         && resolved.current.as_ref() == Some(&p.target)
+        && !options.repair
     {
         return Ok(Outcome::up_to_date(
             p.source.clone(),
@@ -103,8 +105,22 @@ async fn copy_selected(
     root: RawManifest,
 ) -> Result<Outcome, CopyError> {
     let options = &img.job.options;
+    if let Some(types) = &options.media_types
+        && !types.iter().any(|t| t == root.media_type.as_str())
+    {
+        return Ok(Outcome {
+            action: Action::Skipped,
+            reason: Some(format!(
+                "{} is not one of the job's media_types",
+                root.media_type
+            )),
+            ..Outcome::up_to_date(root.digest.clone(), root.digest.clone(), None)
+        });
+    }
     let selected = select(img, resolved, root.clone()).await?;
-    if let Some(done) = already_there(img, resolved, &selected).await? {
+    if !options.repair
+        && let Some(done) = already_there(img, resolved, &selected).await?
+    {
         return Ok(done);
     }
     let verification = match verify::gate(img, &root).await? {
@@ -134,9 +150,40 @@ async fn copy_selected(
     if let Some(d) = &diff_ids {
         d.save();
     }
+    let in_place = resolved.current.as_ref() == Some(&selected.shaped.root.digest);
+    let backup = match (&selected.target_ref, &resolved.current) {
+        (ManifestRef::Tag(tag), Some(old)) if options.backup.is_some() && !in_place => {
+            Some(backup::keep(img, tag, old).await?)
+        }
+        _ => None,
+    };
     let mut outcome = push::push_all(img, &selected, diff_ids.as_ref()).await?;
     outcome.verification = verification;
+    if let Some(name) = backup {
+        let note = format!("the image it replaced is kept as {name}");
+        outcome.reason = Some(match outcome.reason.take() {
+            Some(r) => format!("{r}; {note}"),
+            None => note,
+        });
+    }
+    if in_place {
+        repaired(img, &mut outcome);
+    }
     Ok(outcome)
+}
+
+/// `repair` of an image that was in place: up to date if nothing was
+/// missing, else copied, saying what was sent.
+fn repaired(img: &Image<'_>, outcome: &mut Outcome) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let sent = img.stats.copied.load(Relaxed) + img.stats.mounted.load(Relaxed);
+    if sent == 0 {
+        outcome.action = Action::UpToDate;
+    } else {
+        outcome.reason = Some(format!(
+            "repaired: {sent} blobs the target was missing were sent again"
+        ));
+    }
 }
 
 /// The source digest and, when it can decide anything, what the target

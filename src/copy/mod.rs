@@ -12,6 +12,7 @@
 //! `shared` and never import each other in a circle (`tests/layers.rs`
 //! checks both).
 
+mod backup;
 mod based;
 mod blobs;
 mod closure;

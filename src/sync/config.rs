@@ -113,6 +113,14 @@ pub struct RawJob {
     pub on_unverified: Option<Spanned<String>>,
     /// Each kept child of an index must be signed itself.
     pub verify_children: Option<Spanned<bool>>,
+    /// Keep the image a tag named under this tag before it moves.
+    pub backup: Option<Spanned<String>>,
+    /// Copy only manifests of these media types.
+    pub media_types: Option<Vec<Spanned<String>>>,
+    /// Check images already in place too, and send what is missing.
+    pub repair: Option<bool>,
+    /// Fetch foreign layers from their URLs (`copy --include-foreign`).
+    pub include_foreign: Option<bool>,
     /// Delete target tags the filters select that the source no longer has.
     pub prune: Option<bool>,
     pub prune_max: Option<Spanned<usize>>,

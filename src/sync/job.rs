@@ -16,7 +16,7 @@ use super::config::{ConfigError, ConfigErrors, RawConfig, RawCreds, RawJob, erro
 use super::filter::{Filter, Pattern};
 use super::schedule::Schedule;
 use super::trust::{self, Loader, Part, PolicySpec};
-use crate::plan::{CopyOptions, Format, Mode, PlatformSelection};
+use crate::plan::{BackupName, CopyOptions, Format, Mode, PlatformSelection};
 use crate::platform::Platform;
 use crate::reference::{ImageRef, Reference};
 use crate::store::Caps;
@@ -573,6 +573,25 @@ impl Validator<'_> {
                 ),
             }
         }
+        if let Some(b) = raw.backup.as_ref().or(defaults.backup.as_ref()) {
+            match BackupName::parse(&b.value) {
+                Ok(name) => options.backup = Some(name),
+                Err(e) => self.complain(b, e),
+            }
+        }
+        if let Some(types) = raw.media_types.as_ref().or(defaults.media_types.as_ref()) {
+            for t in types {
+                if !t.value.contains('/') {
+                    self.complain(t, format!("{:?} is not a media type", t.value));
+                }
+            }
+            options.media_types = Some(types.iter().map(|t| t.value.clone()).collect());
+        }
+        options.repair = raw.repair.or(defaults.repair).unwrap_or(false);
+        options.include_foreign = raw
+            .include_foreign
+            .or(defaults.include_foreign)
+            .unwrap_or(false);
         if let Some(f) = raw.format.as_ref().or(defaults.format.as_ref()) {
             match f.value.as_str() {
                 "auto" => options.format = Format::Auto,

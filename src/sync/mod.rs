@@ -301,7 +301,11 @@ async fn prune_repository(
         &owned,
         job.prune_max,
         plan_only,
-        &|t| scope.owns(&job.name, &repo.target, t),
+        // Backups are never pruned: keeping them is their point.
+        &|t| {
+            scope.owns(&job.name, &repo.target, t)
+                && !job.options.backup.as_ref().is_some_and(|b| b.made(t))
+        },
     )
     .await;
     let tag = |t: &str| format!("{}{t}", prefix);
