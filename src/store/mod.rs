@@ -31,6 +31,7 @@ use crate::transport::TransportError;
 
 pub use crate::transport::pace::Caps;
 pub use open::{Access, Mirror, Role, Stores};
+pub use registry::discovery::{Api as DiscoveryApi, Discovery};
 
 /// Blob bytes on their way, in chunks.
 pub type BlobStream = BoxStream<'static, Result<Bytes, StoreError>>;

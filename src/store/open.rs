@@ -15,6 +15,7 @@ use std::time::Duration;
 use super::archive::{ArchiveError, ArchiveReader, ArchiveWriter, PackOptions, Packed};
 use super::layout::LayoutStore;
 use super::mirrored::MirroredStore;
+use super::registry::discovery::{self, Api, Discovery};
 use super::registry::{Registry, RegistryStore, UploadMode, upload::DEFAULT_CHUNK_SIZE};
 use super::{Store, StoreError};
 use crate::credentials::Credentials;
@@ -52,6 +53,8 @@ pub struct Access {
     /// Request and byte rates the registry gets at most, across every
     /// store and job of the run.
     pub caps: Caps,
+    /// How the repositories under a namespace are listed.
+    pub discovery: Discovery,
 }
 
 /// A read mirror: `REGISTRY[/PREFIX]` holding the origin's repositories
@@ -80,6 +83,7 @@ impl Default for Access {
             mirrors: Vec::new(),
             mirror_tags: false,
             caps: Caps::default(),
+            discovery: Discovery::default(),
         }
     }
 }
@@ -226,6 +230,50 @@ impl Stores {
         let registry = Arc::new(Registry::new(transport));
         known.push((key, registry.clone()));
         Ok(registry)
+    }
+
+    /// The repositories below `prefix` (`team/`, or empty for all) of
+    /// `at`'s registry: its catalog, or the API its `discovery` names
+    /// (Docker Hub's own for Docker Hub, which serves no catalog).
+    pub async fn repositories(
+        &self,
+        at: &Reference,
+        access: &Access,
+        prefix: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let host = at.registry();
+        let api = match access.discovery.api {
+            Api::Catalog
+                if at
+                    .place()
+                    .same(&crate::reference::Place::of_registry("docker.io")) =>
+            {
+                Api::DockerHub
+            }
+            api => api,
+        };
+        if api == Api::Catalog {
+            let registry = self.registry(at, access)?;
+            return registry.catalog(access.page_size).await.map_err(|e| match e {
+                StoreError::NotFound { .. } => StoreError::Protocol(format!(
+                    "{host} serves no catalog (/v2/_catalog): set registries.\"{host}\".discovery to its API (dockerhub, github, quay, harbor, gitlab)"
+                )),
+                e => e,
+            });
+        }
+        let namespace = prefix.trim_end_matches('/');
+        if namespace.is_empty() {
+            return Err(StoreError::Protocol(format!(
+                "{host}: a whole registry cannot be listed through its discovery API; name a namespace (HOST/ORG/)"
+            )));
+        }
+        let credentials = credentials::resolve(&access.credentials, &self.env, host, namespace)?;
+        let root = access
+            .discovery
+            .url
+            .clone()
+            .unwrap_or_else(|| api.default_url(host));
+        discovery::list(api, &root, namespace, credentials).await
     }
 
     /// The buckets of `host`: made by the first access that caps it,

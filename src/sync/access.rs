@@ -73,6 +73,7 @@ fn from_settings(s: &RegistrySettings) -> Result<Access, String> {
         cert_dir: s.cert_dir.clone(),
         max_in_flight: s.concurrency.unwrap_or(0),
         caps: s.caps,
+        discovery: s.discovery.clone(),
         ..Access::default()
     })
 }

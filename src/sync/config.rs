@@ -160,6 +160,11 @@ pub struct RawRegistry {
     pub requests_per_second: Option<Spanned<f64>>,
     /// Blob bytes per second at most, up and down together (`50MiB/s`).
     pub bandwidth: Option<Spanned<String>>,
+    /// How namespaces are listed: catalog, dockerhub, github, quay,
+    /// harbor or gitlab.
+    pub discovery: Option<Spanned<String>>,
+    /// Where that API answers, when not where it usually does.
+    pub discovery_url: Option<Spanned<String>>,
 }
 
 /// `{username, password_env}`, `{username, password_file}` or `{authfile}`.

@@ -19,7 +19,7 @@ use super::trust::{self, Loader, Part, PolicySpec};
 use crate::plan::{BackupName, CopyOptions, Format, Mode, PlatformSelection};
 use crate::platform::Platform;
 use crate::reference::{ImageRef, Reference};
-use crate::store::Caps;
+use crate::store::{Caps, Discovery, DiscoveryApi};
 use crate::verify::{Gate, OnUnverified};
 
 /// The only config version this build reads.
@@ -173,6 +173,7 @@ pub struct RegistrySettings {
     /// Names the registry calls itself in its events (`request.host`).
     pub aliases: Vec<String>,
     pub caps: Caps,
+    pub discovery: Discovery,
 }
 
 /// Reads and validates a config file.
@@ -765,6 +766,32 @@ fn registry(
             Err(why) => errors.push(error_at(file, &b.referenced, why)),
         }
     }
+    let mut discovery = Discovery::default();
+    if let Some(d) = &raw.discovery {
+        match DiscoveryApi::parse(&d.value) {
+            Some(api) => discovery.api = api,
+            None => errors.push(error_at(
+                file,
+                &d.referenced,
+                format!(
+                    "discovery {:?}: catalog, dockerhub, github, quay, harbor or gitlab",
+                    d.value
+                ),
+            )),
+        }
+    }
+    if let Some(u) = &raw.discovery_url {
+        match url::Url::parse(&u.value) {
+            Ok(parsed) if matches!(parsed.scheme(), "http" | "https") => {
+                discovery.url = Some(u.value.trim_end_matches('/').to_string());
+            }
+            _ => errors.push(error_at(
+                file,
+                &u.referenced,
+                format!("discovery_url {:?}: an http(s) URL", u.value),
+            )),
+        }
+    }
     let mut mirrors = Vec::new();
     for m in raw.mirrors.iter().flatten() {
         match mirror(&m.value) {
@@ -786,6 +813,7 @@ fn registry(
         mirrors,
         mirror_tags: raw.mirror_tags.unwrap_or(false),
         caps,
+        discovery,
         aliases: raw
             .aliases
             .iter()

@@ -171,15 +171,15 @@ async fn job_repositories(
         (Some(Swap::FromArchive(a)), _) => a.repositories(stores, at.registry(), prefix).await?,
         // The events named the repositories: no catalog is read.
         (None, Some(t)) => t.repositories.keys().cloned().collect(),
-        _ => {
-            let registry = stores.registry(at, src_access).map_err(|e| e.to_string())?;
-            registry.catalog(src_access.page_size).await.map_err(|e| {
+        _ => stores
+            .repositories(at, src_access, prefix)
+            .await
+            .map_err(|e| {
                 format!(
-                    "listing the repositories of {} (the catalog): {e}",
-                    registry.name()
+                    "listing the repositories of {}/{prefix}: {e}",
+                    at.registry()
                 )
-            })?
-        }
+            })?,
     };
     let mut groups = Vec::new();
     for name in catalog {

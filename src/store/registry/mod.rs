@@ -7,6 +7,7 @@
 //! request. Never speaks HTTP itself (the [`Transport`] does) and never
 //! decides what to copy.
 
+pub mod discovery;
 mod errors;
 mod mounts;
 pub mod range;
