@@ -52,6 +52,9 @@ pub enum Command {
     /// Multi-arch indexes.
     #[command(subcommand)]
     Index(IndexCommand),
+    /// Mirror configs: convert a regsync or skopeo sync config.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(after_help = "\
 EXAMPLES:
@@ -343,6 +346,44 @@ pub enum OnUnverifiedArg {
     #[default]
     Fail,
     Skip,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the ocirepl config equivalent to a regsync config or a
+    /// skopeo sync YAML; what has no equivalent is listed on stderr and
+    /// the exit code is 1.
+    #[command(after_help = "\
+EXAMPLES:
+  ocirepl config convert --from regsync regsync.yml > mirror.yaml
+  ocirepl config convert --from skopeo --target registry.internal/mirror sync.yml > mirror.yaml")]
+    Convert(ConvertArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// The tool that reads FILE.
+    #[arg(long = "from", value_enum)]
+    pub from: ConvertFrom,
+
+    /// The config file.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+
+    /// skopeo: the destination `skopeo sync` was given (HOST/PREFIX).
+    #[arg(long, value_name = "HOST/PREFIX")]
+    pub target: Option<String>,
+
+    /// skopeo: as `skopeo sync --scoped` (keep the source's host and path
+    /// below the destination).
+    #[arg(long)]
+    pub scoped: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConvertFrom {
+    Regsync,
+    Skopeo,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,7 @@
 mod access;
 mod archive;
 mod cache;
+mod config;
 mod copy;
 mod daemon;
 mod docs;
@@ -48,6 +49,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Inspect(args) => inspect::inspect(args).await,
         Command::Tags(args) => inspect::tags(args).await,
         Command::Index(IndexCommand::Create(args)) => index::create(args, cli.quiet).await,
+        Command::Config(crate::cli::ConfigCommand::Convert(args)) => config::convert(args),
         Command::Completions(args) => docs::completions(args),
         Command::Man(args) => docs::man(args),
     }

@@ -33,7 +33,10 @@ pub(super) async fn run(args: SyncArgs, quiet: bool, json_logs: bool) -> Result<
     let Some(path) = args.config.clone() else {
         return Err(UsageError("a CONFIG file is needed".into()).into());
     };
-    let mut config = job::load(&path).map_err(|e| UsageError(e.to_string()))?;
+    let mut config = job::load(&path).map_err(|e| match super::config::hint(&path) {
+        Some(hint) => UsageError(format!("{hint}\n{e}")),
+        None => UsageError(e.to_string()),
+    })?;
     if args.check {
         if !quiet {
             let n = config.jobs.len();

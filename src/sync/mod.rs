@@ -10,6 +10,7 @@
 pub mod access;
 pub mod airgap;
 pub mod config;
+pub mod convert;
 pub mod daemon;
 pub mod events;
 pub mod filter;

@@ -1,0 +1,114 @@
+//! `ocirepl config convert`: a regsync config or a `skopeo sync` YAML
+//! turned into the ocirepl config that mirrors the same images, as text a
+//! user reads before using it, with a comment wherever the meaning shifts.
+//!
+//! Owns both readings and the one writer. Whatever has no equivalent is
+//! listed ([`Converted::unsupported`]) and nothing is dropped silently;
+//! what ocirepl does differently is said in the output's comments
+//! ([`Converted::notes`]). Pure: text in, text out.
+
+mod regsync;
+mod skopeo;
+mod yaml;
+
+pub use skopeo::Destination;
+
+/// A converted config.
+#[derive(Debug, Default)]
+pub struct Converted {
+    /// The ocirepl config, YAML, comments included.
+    pub text: String,
+    /// What ocirepl does differently (also in the text, as comments).
+    pub notes: Vec<String>,
+    /// What has no equivalent: left out, each named with where it was.
+    pub unsupported: Vec<String>,
+}
+
+/// Which tool wrote the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum From {
+    Regsync,
+    Skopeo,
+}
+
+/// A file that cannot be read as the tool's config at all.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {why}")]
+pub struct ConvertError {
+    pub file: String,
+    pub why: String,
+}
+
+/// Converts `text` (the file `file`) written for `from`.
+pub fn convert(
+    from: From,
+    file: &str,
+    text: &str,
+    destination: Option<&Destination>,
+) -> Result<Converted, ConvertError> {
+    let bad = |why: String| ConvertError {
+        file: file.to_string(),
+        why,
+    };
+    if let Some((line, _)) = text
+        .lines()
+        .enumerate()
+        .find(|(_, l)| l.trim_start_matches(' ').starts_with('\t'))
+    {
+        return Err(bad(format!(
+            "line {}: a tab indents it; YAML indents with spaces",
+            line + 1
+        )));
+    }
+    let doc: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| bad(e.to_string()))?;
+    match from {
+        From::Regsync => regsync::convert(&doc).map_err(bad),
+        From::Skopeo => {
+            let dest = destination.ok_or_else(|| {
+                bad("a skopeo sync config needs --target HOST/PREFIX (skopeo sync's destination argument)".into())
+            })?;
+            skopeo::convert(&doc, dest).map_err(bad)
+        }
+    }
+}
+
+/// What a config that is not ocirepl's looks like it is, for the error
+/// `ocirepl sync` gives it.
+pub fn recognise(text: &str) -> Option<From> {
+    let doc: serde_json::Value = serde_saphyr::from_str(text).ok()?;
+    let map = doc.as_object()?;
+    if map.contains_key("sync") && !map.contains_key("jobs") {
+        return Some(From::Regsync);
+    }
+    let skopeo_keys = ["images", "images-by-tag-regex", "images-by-semver"];
+    let looks_skopeo = !map.is_empty()
+        && map.values().all(|v| {
+            v.as_object()
+                .is_some_and(|r| r.keys().any(|k| skopeo_keys.contains(&k.as_str())))
+        });
+    looks_skopeo.then_some(From::Skopeo)
+}
+
+/// A job name from a repository path: letters, digits, `-` and `_`.
+fn job_name(path: &str, taken: &mut Vec<String>) -> String {
+    let mut name: String = path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect::<String>()
+        .trim_matches('-')
+        .to_string();
+    if name.is_empty() {
+        name = "job".into();
+    }
+    let mut unique = name.clone();
+    let mut n = 2;
+    while taken.contains(&unique) {
+        unique = format!("{name}-{n}");
+        n += 1;
+    }
+    taken.push(unique.clone());
+    unique
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,550 @@
+//! regsync's config (version 1), as regclient documents it and its code
+//! reads it: `creds`, `defaults` and `sync` entries of type `repository`,
+//! `image` and `registry`.
+//!
+//! What shifts in meaning: regsync anchors its tag and repository regexes
+//! by concatenation (`"^" + p + "$"`), kept verbatim; its `semverRange`
+//! separates comparators with spaces (commas here) and lets prereleases
+//! through; `platform` pushes the one child as the tag (here a one-platform
+//! index); `platforms` keeps a sparse original index (here a new one).
+
+use serde_json::Value;
+
+use super::yaml::{Entry, Node, s, strs, write};
+use super::{Converted, job_name};
+
+/// Keys whose absence of an equivalent is reported.
+const CRED_UNSUPPORTED: [&str; 9] = [
+    "hostname",
+    "credHelper",
+    "credHost",
+    "regcert",
+    "clientCert",
+    "clientKey",
+    "pathPrefix",
+    "repoAuth",
+    "apiOpts",
+];
+
+pub(super) fn convert(doc: &Value) -> Result<Converted, String> {
+    let root = doc
+        .as_object()
+        .ok_or("not a regsync config (no mapping at the top)")?;
+    match root.get("version").and_then(Value::as_u64) {
+        None | Some(0) | Some(1) => {}
+        Some(v) => {
+            return Err(format!(
+                "regsync config version {v}: this converter reads version 1"
+            ));
+        }
+    }
+    let mut c = Converted::default();
+    let mut entries = vec![Entry::new("version", Node::Plain("1".into()))];
+    for key in root.keys() {
+        if !matches!(key.as_str(), "version" | "creds" | "defaults" | "sync")
+            && !key.starts_with("x-")
+        {
+            c.unsupported.push(format!("{key}: not a regsync key"));
+        }
+    }
+    let mut registries = Vec::new();
+    for (i, cred) in root
+        .get("creds")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        registries.push(registry(cred, i, &mut c)?);
+    }
+    if !registries.is_empty() {
+        entries.push(Entry::new("registries", Node::Map(registries)));
+    }
+    if let Some(d) = root.get("defaults") {
+        let fields = job_keys(d, "defaults", &mut c, true);
+        if !fields.is_empty() {
+            entries.push(Entry::new("defaults", Node::Map(fields)));
+        }
+    }
+    let mut jobs = Vec::new();
+    let mut names = Vec::new();
+    for (i, entry) in root
+        .get("sync")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let Some(job) = sync_entry(entry, i, &mut names, &mut c) {
+            jobs.push(Node::Map(job));
+        }
+    }
+    if jobs.is_empty() {
+        return Err("no sync entries".into());
+    }
+    entries.push(Entry::new("jobs", Node::List(jobs)));
+    c.text = header(&c, "regsync");
+    write(&entries, 0, &mut c.text);
+    Ok(c)
+}
+
+/// The comment block at the top of a converted config.
+pub(super) fn header(c: &Converted, tool: &str) -> String {
+    let mut text = format!("# Converted from a {tool} config by `ocirepl config convert`.\n");
+    if !c.unsupported.is_empty() {
+        text.push_str("# Left out (no equivalent in ocirepl):\n");
+        for u in &c.unsupported {
+            text.push_str(&format!("#   - {u}\n"));
+        }
+    }
+    text
+}
+
+/// A template value: `{{env "X"}}` or `{{file "P"}}`, else literal.
+enum Templated {
+    Literal(String),
+    Env(String),
+    File(String),
+    Other(String),
+}
+
+fn templated(text: &str) -> Templated {
+    let t = text.trim();
+    if !t.contains("{{") {
+        return Templated::Literal(text.to_string());
+    }
+    let inner = t
+        .strip_prefix("{{")
+        .and_then(|r| r.strip_suffix("}}"))
+        .map(str::trim);
+    let call = |name: &str| {
+        inner
+            .and_then(|i| i.strip_prefix(name))
+            .map(str::trim)
+            .and_then(|a| a.strip_prefix('"')?.strip_suffix('"'))
+            .filter(|a| !a.contains('"'))
+            .map(str::to_string)
+    };
+    if let Some(v) = call("env") {
+        Templated::Env(v)
+    } else if let Some(p) = call("file") {
+        Templated::File(p)
+    } else {
+        Templated::Other(text.to_string())
+    }
+}
+
+/// One `creds` entry as a `registries` entry.
+fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> {
+    let host = cred["registry"]
+        .as_str()
+        .ok_or(format!("creds[{i}] has no registry"))?;
+    let at = format!("creds[{i}] ({host})");
+    let mut fields = Vec::new();
+    match (cred["user"].as_str(), cred["pass"].as_str()) {
+        (Some(user), Some(pass)) => {
+            let password = match templated(pass) {
+                Templated::Env(v) => Entry::new("password_env", s(&v)),
+                Templated::File(p) => Entry::new("password_file", s(&p)),
+                Templated::Literal(_) => {
+                    let var = format!(
+                        "{}_PASSWORD",
+                        host.to_ascii_uppercase()
+                            .chars()
+                            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+                            .collect::<String>()
+                    );
+                    c.notes.push(format!(
+                        "{at}: the password is read from {var}, not written in the config"
+                    ));
+                    Entry::new("password_env", s(&var)).noted(format!(
+                        "regsync had the password in the file; export {var} instead"
+                    ))
+                }
+                Templated::Other(t) => {
+                    c.unsupported.push(format!("{at} pass: the template {t:?}"));
+                    Entry::new("password_env", s("SET_ME"))
+                }
+            };
+            let user = match templated(user) {
+                Templated::Literal(u) => u,
+                _ => {
+                    c.unsupported.push(format!(
+                        "{at} user: a template (ocirepl takes the user name as written)"
+                    ));
+                    user.to_string()
+                }
+            };
+            fields.push(Entry::new(
+                "creds",
+                Node::Map(vec![Entry::new("username", s(&user)), password]),
+            ));
+        }
+        (None, None) => {}
+        _ => c
+            .unsupported
+            .push(format!("{at}: user without pass, or pass without user")),
+    }
+    match cred["tls"].as_str() {
+        None | Some("enabled") => {}
+        Some("insecure") => fields.push(Entry::new("tls_verify", Node::Plain("false".into()))),
+        Some("disabled") => {
+            fields.push(Entry::new("tls_verify", Node::Plain("false".into())).noted(
+                "regsync: tls disabled (plain http); ocirepl tries https without checks, then http",
+            ))
+        }
+        Some(other) => c.unsupported.push(format!("{at} tls: {other:?}")),
+    }
+    if let Some(n) = cred["reqConcurrent"].as_u64() {
+        fields.push(Entry::new("concurrency", Node::Plain(n.max(1).to_string())));
+    }
+    if let Some(r) = cred["reqPerSec"].as_f64().filter(|r| *r > 0.0) {
+        fields.push(Entry::new(
+            "requests_per_second",
+            Node::Plain(r.to_string()),
+        ));
+    }
+    if let Some(m) = cred["mirrors"].as_array() {
+        fields.push(
+            Entry::new(
+                "mirrors",
+                strs(m.iter().filter_map(|v| v.as_str().map(str::to_string))),
+            )
+            .noted("tried in this order, before the registry; tags are resolved at the registry"),
+        );
+    }
+    for key in CRED_UNSUPPORTED
+        .iter()
+        .chain(&["blobChunk", "blobMax", "credExpire", "priority"])
+    {
+        if cred.get(*key).is_some() {
+            c.unsupported.push(format!("{at} {key}"));
+        }
+    }
+    Ok(Entry::new(host, Node::Map(fields)))
+}
+
+/// The keys a sync entry or `defaults` shares.
+fn job_keys(v: &Value, at: &str, c: &mut Converted, defaults: bool) -> Vec<Entry> {
+    let mut out = Vec::new();
+    if let Some(i) = v["interval"].as_str() {
+        match every(i) {
+            Some(e) => out.push(Entry::new("every", s(&e))),
+            None => c.unsupported.push(format!(
+                "{at} interval {i:?}: not a whole number of seconds, minutes or hours"
+            )),
+        }
+    }
+    if let Some(sched) = v["schedule"].as_str() {
+        out.push(Entry::new("schedule", s(sched)));
+    }
+    if let Some(min) = v["ratelimit"]["min"].as_u64() {
+        out.push(Entry::new("ratelimit_min", Node::Plain(min.to_string())));
+    }
+    if v["ratelimit"]["retry"].is_string() {
+        c.notes.push(format!(
+            "{at}: ratelimit.retry: an image held back waits for the next run"
+        ));
+    }
+    if let Some(b) = v["backup"].as_str() {
+        match backup(b) {
+            Some(p) => out.push(Entry::new("backup", s(&p)).noted(format!("regsync: {b}"))),
+            None => c.unsupported.push(format!(
+                "{at} backup {b:?}: a template other than {{{{.Ref.Tag}}}} and the date"
+            )),
+        }
+    }
+    if let Some(types) = v["mediaTypes"].as_array() {
+        out.push(Entry::new(
+            "media_types",
+            strs(types.iter().filter_map(|t| t.as_str().map(str::to_string))),
+        ));
+    }
+    if v["includeExternal"].as_bool() == Some(true) {
+        out.push(Entry::new("include_foreign", Node::Plain("true".into())));
+    }
+    if v["referrers"].as_bool() == Some(true) {
+        out.push(Entry::new("referrers", Node::Plain("true".into())));
+        let types: Vec<String> = v["referrerFilters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["artifactType"].as_str().map(str::to_string))
+            .collect();
+        if !types.is_empty() {
+            out.push(Entry::new("referrers_types", strs(types)));
+        }
+    }
+    for key in [
+        "digestTags",
+        "forceRecursive",
+        "hooks",
+        "referrerSource",
+        "referrerTarget",
+        "referrerSlow",
+    ] {
+        if v.get(key).is_some() {
+            c.unsupported.push(format!("{at} {key}"));
+        }
+    }
+    if defaults {
+        for key in [
+            "parallel",
+            "blobLimit",
+            "cacheCount",
+            "cacheTime",
+            "skipDockerConfig",
+            "userAgent",
+        ] {
+            if v.get(key).is_some() {
+                c.unsupported.push(format!(
+                    "{at} {key} (ocirepl: `sync -j N` for parallel copies)"
+                ));
+            }
+        }
+    }
+    if v.get("fastCheck").is_some() || v.get("fastCopy").is_some() {
+        c.notes.push(format!(
+            "{at}: fastCheck: an unchanged tag costs one HEAD per side already"
+        ));
+    }
+    out
+}
+
+/// A Go duration (`60m`, `1h15m`, `30s`) as `every` takes it.
+fn every(go: &str) -> Option<String> {
+    let mut secs: u64 = 0;
+    let mut num = String::new();
+    for ch in go.trim().chars() {
+        if ch.is_ascii_digit() {
+            num.push(ch);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        secs += n * match ch {
+            'h' => 3600,
+            'm' => 60,
+            's' => 1,
+            _ => return None,
+        };
+    }
+    if !num.is_empty() || secs == 0 {
+        return None;
+    }
+    Some(match secs {
+        s if s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    })
+}
+
+/// A backup template made of `{{.Ref.Tag}}`, a date and literal text, as
+/// a `backup` pattern.
+fn backup(template: &str) -> Option<String> {
+    let mut out = String::new();
+    let mut rest = template;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let end = rest[i..].find("}}")? + i;
+        let inner = rest[i + 2..end].trim();
+        match inner {
+            ".Ref.Tag" => out.push_str("{tag}"),
+            i if i.starts_with("time.Now.Format") => out.push_str("{date}"),
+            _ => return None,
+        }
+        rest = &rest[end + 2..];
+    }
+    out.push_str(rest);
+    // A backup elsewhere (a full reference) has no equivalent.
+    crate::plan::BackupName::parse(&out).ok().map(|_| out)
+}
+
+/// regsync's anchoring, kept as it is: `"^" + p + "$"`.
+fn anchored(pattern: &str) -> String {
+    format!("regex:^{pattern}$")
+}
+
+/// `tags` / `tagSets` as include and exclude patterns.
+fn tag_filters(v: &Value, at: &str, c: &mut Converted) -> Vec<Entry> {
+    let mut sets: Vec<&Value> = v["tagSets"]
+        .as_array()
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    if v["tags"].is_object() {
+        sets.push(&v["tags"]);
+    }
+    let mut include = Vec::new();
+    let mut exclude = Vec::new();
+    for set in &sets {
+        let allow: Vec<String> = set["allow"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(anchored))
+            .collect();
+        let deny: Vec<String> = set["deny"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(anchored))
+            .collect();
+        let semver: Vec<String> = set["semverRange"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r.as_str())
+            .map(|r| {
+                format!(
+                    "semver:{}",
+                    r.split_whitespace().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect();
+        if sets.len() > 1 && (!deny.is_empty() || (!semver.is_empty() && !allow.is_empty())) {
+            c.unsupported.push(format!(
+                "{at} tagSets: a set that combines deny or semverRange with allow, beside other sets (ocirepl has one include and one exclude list)"
+            ));
+            continue;
+        }
+        if !semver.is_empty() {
+            c.notes.push(format!(
+                "{at}: semverRange: ocirepl's semver: leaves pre-releases out unless the range names one, and reads three-part versions"
+            ));
+        }
+        if !semver.is_empty() && !allow.is_empty() {
+            // Within one set regsync ANDs them: keep the range, and the
+            // allow list as a further filter is not expressible.
+            c.unsupported.push(format!(
+                "{at} tags: allow together with semverRange (both must match in regsync)"
+            ));
+        }
+        include.extend(allow);
+        include.extend(semver);
+        exclude.extend(deny);
+    }
+    let mut out = Vec::new();
+    if !include.is_empty() {
+        out.push(Entry::new("include", strs(include)));
+    }
+    if !exclude.is_empty() {
+        out.push(Entry::new("exclude", strs(exclude)));
+    }
+    match out.is_empty() {
+        true => Vec::new(),
+        false => vec![Entry::new("tags", Node::Map(out))
+            .noted("regsync anchors a regex by text: ^ + pattern + $ (an alternation is only partly anchored)")],
+    }
+}
+
+/// One `sync` entry as a job.
+fn sync_entry(
+    v: &Value,
+    i: usize,
+    names: &mut Vec<String>,
+    c: &mut Converted,
+) -> Option<Vec<Entry>> {
+    let (Some(source), Some(target)) = (v["source"].as_str(), v["target"].as_str()) else {
+        c.unsupported
+            .push(format!("sync[{i}]: no source or target"));
+        return None;
+    };
+    let at = format!("sync[{i}] ({source})");
+    if source.contains("{{") || target.contains("{{") {
+        c.unsupported
+            .push(format!("{at}: a template in source or target"));
+        return None;
+    }
+    let kind = v["type"].as_str().unwrap_or("repository");
+    let mut job = Vec::new();
+    let mut tags = Vec::new();
+    let (src, dst) = match kind {
+        "repository" => (source.to_string(), target.to_string()),
+        "registry" => {
+            let repos = filters(&v["repos"]);
+            if !repos.is_empty() {
+                tags.push(Entry::new("repositories", Node::Map(repos)));
+            }
+            (
+                format!("{}/", source.trim_end_matches('/')),
+                format!("{}/", target.trim_end_matches('/')),
+            )
+        }
+        "image" => {
+            let (s_repo, s_tag) = split_tag(source);
+            let (t_repo, t_tag) = split_tag(target);
+            if s_tag != t_tag {
+                c.unsupported
+                    .push(format!("{at}: an image copied to another tag ({target})"));
+                return None;
+            }
+            tags.push(Entry::new(
+                "tags",
+                Node::Map(vec![Entry::new(
+                    "include",
+                    strs([format!("regex:^{}$", regex::escape(&s_tag))]),
+                )]),
+            ));
+            (s_repo, t_repo)
+        }
+        other => {
+            c.unsupported.push(format!("{at}: type {other:?}"));
+            return None;
+        }
+    };
+    let name = job_name(
+        dst.trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or("job"),
+        names,
+    );
+    job.push(Entry::new("name", s(&name)));
+    job.push(Entry::new("source", s(&src)));
+    job.push(Entry::new("target", s(&dst)));
+    if kind != "image" {
+        tags.extend(tag_filters(v, &at, c));
+    }
+    job.extend(tags);
+    if let Some(p) = v["platform"].as_str() {
+        job.push(Entry::new("platforms", strs([p.to_string()])).noted(
+            "regsync pushed that platform's image itself as the tag; ocirepl pushes a one-platform index",
+        ));
+    }
+    if let Some(ps) = v["platforms"].as_array() {
+        job.push(
+            Entry::new("platforms", strs(ps.iter().filter_map(|p| p.as_str().map(str::to_string))))
+                .noted("regsync kept the original index (sparse); ocirepl writes a new index of these platforms"),
+        );
+    }
+    job.extend(job_keys(v, &at, c, false));
+    Some(job)
+}
+
+fn filters(v: &Value) -> Vec<Entry> {
+    let list = |key: &str| -> Vec<String> {
+        v[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p.as_str().map(anchored))
+            .collect()
+    };
+    let mut out = Vec::new();
+    let (allow, deny) = (list("allow"), list("deny"));
+    if !allow.is_empty() {
+        out.push(Entry::new("include", strs(allow)));
+    }
+    if !deny.is_empty() {
+        out.push(Entry::new("exclude", strs(deny)));
+    }
+    out
+}
+
+/// `repo:tag` (or `repo`, for `latest`).
+fn split_tag(r: &str) -> (String, String) {
+    match r.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo.to_string(), tag.to_string()),
+        _ => (r.to_string(), "latest".to_string()),
+    }
+}
