@@ -144,6 +144,14 @@ impl Daemon {
     }
 }
 
+impl Drop for Daemon {
+    /// A test that fails leaves no daemon behind.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// PUTs of manifests the target answered since `mark`, as `REPO:REF`.
 fn manifest_puts(reg: &Registry, mark: usize) -> Vec<String> {
     reg.requests_since(mark)

@@ -17,6 +17,7 @@ pub mod filter;
 pub mod job;
 pub mod metrics;
 pub mod prune;
+pub mod registries;
 pub mod schedule;
 pub mod select;
 pub mod shard;
@@ -30,7 +31,7 @@ use std::time::{Duration, Instant};
 use futures::stream::{self, StreamExt};
 use serde::Serialize;
 
-use crate::copy::Replicator;
+use crate::copy::{Replicator, Task};
 use crate::report::{Action, ImageReport};
 use crate::store::Stores;
 use access::Common;
@@ -132,8 +133,7 @@ pub async fn run(
     let started = Instant::now();
     // A daemon's transports live across runs: this run's requests are what
     // each registry counted since it started.
-    let before = requests(stores);
-    let read_before = blob_bytes_read(stores);
+    let before = Traffic::of(stores);
     let scope = Scope {
         state,
         shard: settings.shard,
@@ -148,52 +148,83 @@ pub async fn run(
         .iter()
         .filter(|j| settings.only.is_empty() || settings.only.contains(&j.name))
         .collect();
-    let mut summary = Summary {
-        jobs: jobs.len(),
-        ..Summary::default()
+    let mut planned = Planned::default();
+    let report = |r: ImageReport, planned: &mut Planned| {
+        on_report(&r);
+        planned.reports.push(r);
     };
     let expanded: Vec<select::Expanded> = stream::iter(&jobs)
         .map(|j| select::expand(config, j, stores, scope))
         .buffered(replicator.jobs())
         .collect()
         .await;
-    let (mut tasks, mut repos, mut reports) = (Vec::new(), Vec::new(), Vec::new());
     for e in expanded {
-        for r in &e.settled {
-            on_report(r);
+        for r in e.settled {
+            report(r, &mut planned);
         }
-        reports.extend(e.settled);
-        tasks.extend(e.tasks);
-        repos.extend(e.repos);
+        planned.tasks.extend(e.tasks);
+        planned.repos.extend(e.repos);
     }
-    if let Some(Swap::ToArchive(_)) = &settings.swap {
-        let (kept, refused) = airgap::one_image_per_name(std::mem::take(&mut tasks));
-        tasks = kept;
-        for r in refused {
+    for r in swap_checks(settings.swap.as_ref(), stores, replicator, &mut planned).await {
+        report(r, &mut planned);
+    }
+    let copied = copy_all(&planned.tasks, replicator, state, on_report).await;
+    planned.reports.extend(copied);
+    let prunes = settings.swap.is_none() && settings.trigger.is_none();
+    for repo in planned.repos.iter().filter(|_| prunes) {
+        let Some(job) = jobs.iter().find(|j| j.name == repo.job && j.prune) else {
+            continue;
+        };
+        let reports = &planned.reports;
+        let pruned = prune_repository(job, repo, reports, scope, replicator.plan_only()).await;
+        for r in pruned {
             on_report(&r);
-            reports.push(r);
+            planned.reports.push(r);
         }
     }
-    if let Some(Swap::FromArchive(archive)) = &settings.swap {
-        tasks = airgap::based_tasks(tasks);
-        match archive.omitted(stores).await {
-            Ok(omitted) => {
-                let refused = airgap::check_incremental(&tasks, &omitted, replicator).await;
-                if !refused.is_empty() {
-                    // An incremental archive over a target that lacks its
-                    // base: no tag moves, for any image.
-                    tasks.clear();
-                    repos.clear();
-                    for r in refused {
-                        on_report(&r);
-                        reports.push(r);
-                    }
+    let mut summary = Summary {
+        jobs: jobs.len(),
+        ..Summary::default()
+    };
+    for r in &planned.reports {
+        count(&mut summary, r);
+    }
+    Traffic::of(stores).since(&before, &mut summary);
+    summary.duration_ms = started.elapsed().as_millis() as u64;
+    summary
+}
+
+/// What a run will copy and prune, and what it reported already.
+#[derive(Default)]
+struct Planned {
+    tasks: Vec<Task>,
+    repos: Vec<Repo>,
+    reports: Vec<ImageReport>,
+}
+
+/// An archive in place of the targets holds one image per name; in place
+/// of the sources, an incremental one needs its base in the target, or no
+/// tag moves at all. The reports of what that refused.
+async fn swap_checks(
+    swap: Option<&Swap>,
+    stores: &Stores,
+    replicator: &Replicator,
+    planned: &mut Planned,
+) -> Vec<ImageReport> {
+    match swap {
+        None => Vec::new(),
+        Some(Swap::ToArchive(_)) => {
+            let (kept, refused) = airgap::one_image_per_name(std::mem::take(&mut planned.tasks));
+            planned.tasks = kept;
+            refused
+        }
+        Some(Swap::FromArchive(archive)) => {
+            planned.tasks = airgap::based_tasks(std::mem::take(&mut planned.tasks));
+            let refused = match archive.omitted(stores).await {
+                Ok(omitted) => {
+                    airgap::check_incremental(&planned.tasks, &omitted, replicator).await
                 }
-            }
-            Err(e) => {
-                tasks.clear();
-                repos.clear();
-                let r = ImageReport {
+                Err(e) => vec![ImageReport {
                     error: Some(e),
                     ..select::report(
                         "",
@@ -201,13 +232,26 @@ pub async fn run(
                         String::new(),
                         Action::Failed,
                     )
-                };
-                on_report(&r);
-                reports.push(r);
+                }],
+            };
+            if !refused.is_empty() {
+                planned.tasks.clear();
+                planned.repos.clear();
             }
+            refused
         }
     }
-    let copied: Vec<Vec<ImageReport>> = stream::iter(&tasks)
+}
+
+/// Every task, `in_flight` at a time; each report goes to the state and
+/// `on_report` as it comes.
+async fn copy_all(
+    tasks: &[Task],
+    replicator: &Replicator,
+    state: &State,
+    on_report: &(dyn Fn(&ImageReport) + Sync),
+) -> Vec<ImageReport> {
+    let copied: Vec<Vec<ImageReport>> = stream::iter(tasks)
         .map(|t| async {
             let rs = replicator.run_task(t).await;
             for (r, target) in rs.iter().zip(&t.targets) {
@@ -219,42 +263,47 @@ pub async fn run(
         .buffer_unordered(replicator.in_flight())
         .collect()
         .await;
-    reports.extend(copied.into_iter().flatten());
-    let prunes = settings.swap.is_none() && settings.trigger.is_none();
-    for repo in repos.iter().filter(|_| prunes) {
-        let Some(job) = jobs.iter().find(|j| j.name == repo.job && j.prune) else {
-            continue;
-        };
-        for r in prune_repository(job, repo, &reports, scope, replicator.plan_only()).await {
-            on_report(&r);
-            reports.push(r);
+    copied.into_iter().flatten().collect()
+}
+
+/// What the registries have counted: requests by `METHOD STATUS`, blob
+/// bytes read.
+struct Traffic {
+    requests: BTreeMap<String, BTreeMap<String, u64>>,
+    read: BTreeMap<String, u64>,
+}
+
+impl Traffic {
+    fn of(stores: &Stores) -> Traffic {
+        Traffic {
+            requests: requests(stores),
+            read: blob_bytes_read(stores),
         }
     }
-    for r in &reports {
-        count(&mut summary, r);
-    }
-    for (registry, counts) in requests(stores) {
-        let earlier = before.get(&registry);
-        let entry: BTreeMap<String, u64> = counts
-            .into_iter()
-            .map(|(k, n)| {
-                let was = earlier.and_then(|e| e.get(&k)).copied().unwrap_or(0);
-                (k, n.saturating_sub(was))
-            })
-            .filter(|(_, n)| *n > 0)
-            .collect();
-        if !entry.is_empty() {
-            summary.requests.insert(registry, entry);
+
+    /// This run's share: what was counted since `before`.
+    fn since(self, before: &Traffic, summary: &mut Summary) {
+        for (registry, counts) in self.requests {
+            let earlier = before.requests.get(&registry);
+            let entry: BTreeMap<String, u64> = counts
+                .into_iter()
+                .map(|(k, n)| {
+                    let was = earlier.and_then(|e| e.get(&k)).copied().unwrap_or(0);
+                    (k, n.saturating_sub(was))
+                })
+                .filter(|(_, n)| *n > 0)
+                .collect();
+            if !entry.is_empty() {
+                summary.requests.insert(registry, entry);
+            }
+        }
+        for (registry, n) in self.read {
+            let n = n.saturating_sub(before.read.get(&registry).copied().unwrap_or(0));
+            if n > 0 {
+                summary.read.insert(registry, n);
+            }
         }
     }
-    for (registry, n) in blob_bytes_read(stores) {
-        let n = n.saturating_sub(read_before.get(&registry).copied().unwrap_or(0));
-        if n > 0 {
-            summary.read.insert(registry, n);
-        }
-    }
-    summary.duration_ms = started.elapsed().as_millis() as u64;
-    summary
 }
 
 /// Requests each registry has received, by `METHOD STATUS`. Runs of a

@@ -243,6 +243,76 @@ async fn expand_repository(
             .open(&source, place.accesses.0, Role::Source)
             .map_err(|e| e.to_string())?,
     };
+    let opened = open_targets(job, stores, &place, scope, (&source, out));
+    // Every target's tag list, one request per repository and run, is the
+    // truth about what it holds: each tag it lacks needs no HEAD, and an
+    // immutable tag is skipped only when it is listed there. The state
+    // file never stands in for it: a tag deleted from a target behind a
+    // run's back is copied again.
+    let listings = futures::future::join_all(
+        opened
+            .iter()
+            .map(|(_, dst)| crate::copy::target_tags(dst.as_ref())),
+    );
+    let (listing, present) = futures::join!(src.tags(), listings);
+    let listing = listing.map_err(|e| format!("listing the tags of {source}: {e}"))?;
+    let targets: Vec<TargetRepo> = opened
+        .into_iter()
+        .zip(present)
+        .map(|((image, dst), present)| TargetRepo {
+            image,
+            dst,
+            present,
+        })
+        .collect();
+    for tag in kept_tags(job, &listing, place.src.repository(), scope) {
+        let mut each = Vec::new();
+        for t in &targets {
+            if let Some(target) = target_of(job, &source, t, &tag, scope, out)? {
+                each.push(target);
+            }
+        }
+        if !each.is_empty() {
+            out.tasks.push(Task {
+                src: src.clone(),
+                targets: each,
+            });
+        }
+    }
+    for t in targets {
+        out.repos.push(Repo {
+            job: job.name.clone(),
+            source: source.to_string(),
+            target: t.image.to_string(),
+            dst: t.dst,
+            source_tags: listing.clone(),
+        });
+    }
+    Ok(())
+}
+
+/// The tags of `listing` this run copies: the job's filters, without the
+/// tags that hold signatures when the job verifies (those enter only as
+/// referrers of an image that passed), and only what a trigger named.
+fn kept_tags(job: &Job, listing: &[String], repository: &str, scope: Scope<'_>) -> Vec<String> {
+    job.tags
+        .apply(listing)
+        .into_iter()
+        .filter(|tag| !(job.options.verify.is_some() && is_attachment_tag(tag)))
+        .filter(|tag| scope.trigger.is_none_or(|t| t.admits(repository, tag)))
+        .collect()
+}
+
+/// Each target repository of `place`, opened (a registry repository, or
+/// one in the archive a run writes); one that cannot be opened is
+/// reported failed, and the others go on.
+fn open_targets(
+    job: &Job,
+    stores: &Stores,
+    place: &Place<'_>,
+    scope: Scope<'_>,
+    (source, out): (&ImageRef, &mut Expanded),
+) -> Vec<(ImageRef, Arc<dyn Store>)> {
     let mut opened = Vec::new();
     for (d, access) in place.dsts.iter().zip(place.accesses.1) {
         let (image, dst) = match scope.swap {
@@ -273,62 +343,7 @@ async fn expand_repository(
             )),
         }
     }
-    // Every target's tag list, one request per repository and run, is the
-    // truth about what it holds: each tag it lacks needs no HEAD, and an
-    // immutable tag is skipped only when it is listed there. The state
-    // file never stands in for it: a tag deleted from a target behind a
-    // run's back is copied again.
-    let listings = futures::future::join_all(
-        opened
-            .iter()
-            .map(|(_, dst)| crate::copy::target_tags(dst.as_ref())),
-    );
-    let (listing, present) = futures::join!(src.tags(), listings);
-    let listing = listing.map_err(|e| format!("listing the tags of {source}: {e}"))?;
-    let targets: Vec<TargetRepo> = opened
-        .into_iter()
-        .zip(present)
-        .map(|((image, dst), present)| TargetRepo {
-            image,
-            dst,
-            present,
-        })
-        .collect();
-    for tag in job.tags.apply(&listing) {
-        // A verifying job copies images; signatures and attestations
-        // enter only as referrers of an image that passed.
-        if job.options.verify.is_some() && is_attachment_tag(&tag) {
-            continue;
-        }
-        if scope
-            .trigger
-            .is_some_and(|t| !t.admits(place.src.repository(), &tag))
-        {
-            continue;
-        }
-        let mut each = Vec::new();
-        for t in &targets {
-            if let Some(target) = target_of(job, &source, t, &tag, scope, out)? {
-                each.push(target);
-            }
-        }
-        if !each.is_empty() {
-            out.tasks.push(Task {
-                src: src.clone(),
-                targets: each,
-            });
-        }
-    }
-    for t in targets {
-        out.repos.push(Repo {
-            job: job.name.clone(),
-            source: source.to_string(),
-            target: t.image.to_string(),
-            dst: t.dst,
-            source_tags: listing.clone(),
-        });
-    }
-    Ok(())
+    opened
 }
 
 /// The copy of `tag` into one target repository, or `None` when this run

@@ -25,6 +25,7 @@ pub mod entries;
 pub mod inventory;
 mod pack;
 mod reader;
+mod tarwrite;
 mod writer;
 
 use std::path::{Path, PathBuf};

@@ -50,11 +50,8 @@ pub(super) fn convert(doc: &Value, dest: &Destination) -> Result<Converted, Stri
         "skopeo sync without --all copies one platform of a multi-arch image; ocirepl copies all (add platforms: [linux/amd64] for one)".into(),
     );
     let mut registries = Vec::new();
-    let mut jobs = Vec::new();
-    let mut names = Vec::new();
-    let mut targets: Vec<String> = Vec::new();
+    let mut jobs = Jobs::default();
     for (host, cfg) in root {
-        let at = |what: &str| format!("{host} {what}");
         if let Some(r) = registry(host, cfg, &mut c) {
             registries.push(r);
         }
@@ -69,30 +66,36 @@ pub(super) fn convert(doc: &Value, dest: &Destination) -> Result<Converted, Stri
                     | "cert-dir"
             ) {
                 c.unsupported
-                    .push(at(&format!("{key}: not a skopeo sync key")));
+                    .push(format!("{host} {key}: not a skopeo sync key"));
             }
         }
-        let mut add = |repo: &str, include: Vec<String>, c: &mut Converted| {
-            let target = dest.name(host, repo);
-            if targets.contains(&target) {
-                c.notes.push(format!(
-                    "{host}/{repo} goes to {target} like another repository before it (skopeo names by the last path element; --scoped keeps them apart)"
-                ));
-            }
-            targets.push(target.clone());
-            let mut job = vec![
-                Entry::new("name", s(&job_name(repo, &mut names))),
-                Entry::new("source", s(&format!("{host}/{repo}"))),
-                Entry::new("target", s(&target)),
-            ];
-            if !include.is_empty() {
-                job.push(Entry::new(
-                    "tags",
-                    Node::Map(vec![Entry::new("include", strs(include))]),
-                ));
-            }
-            jobs.push(Node::Map(job));
-        };
+        jobs.of_registry(host, cfg, dest, &mut c);
+    }
+    if jobs.jobs.is_empty() {
+        return Err("no images to sync".into());
+    }
+    let mut entries = vec![Entry::new("version", Node::Plain("1".into()))];
+    if !registries.is_empty() {
+        entries.push(Entry::new("registries", Node::Map(registries)));
+    }
+    entries.push(Entry::new("jobs", Node::List(jobs.jobs)).noted(c.notes[0].clone()));
+    c.text = header(&c, "skopeo sync");
+    write(&entries, 0, &mut c.text);
+    Ok(c)
+}
+
+/// The jobs made so far, their names and targets.
+#[derive(Default)]
+struct Jobs {
+    jobs: Vec<Node>,
+    names: Vec<String>,
+    targets: Vec<String>,
+}
+
+impl Jobs {
+    /// The jobs of one registry's `images`, `images-by-tag-regex` and
+    /// `images-by-semver`.
+    fn of_registry(&mut self, host: &str, cfg: &Value, dest: &Destination, c: &mut Converted) {
         for (repo, refs) in cfg["images"].as_object().into_iter().flatten() {
             let refs: Vec<&str> = refs
                 .as_array()
@@ -103,9 +106,9 @@ pub(super) fn convert(doc: &Value, dest: &Destination) -> Result<Converted, Stri
             let (digests, tags): (Vec<&str>, Vec<&str>) =
                 refs.iter().partition(|r| r.starts_with("sha256:"));
             for d in digests {
-                c.unsupported.push(at(&format!(
-                    "images {repo}: {d} (a digest without a tag; copy it with `ocirepl copy`)"
-                )));
+                c.unsupported.push(format!(
+                    "{host} images {repo}: {d} (a digest without a tag; copy it with `ocirepl copy`)"
+                ));
             }
             if !refs.is_empty() && tags.is_empty() {
                 continue;
@@ -114,39 +117,58 @@ pub(super) fn convert(doc: &Value, dest: &Destination) -> Result<Converted, Stri
                 .iter()
                 .map(|t| format!("regex:^{}$", regex::escape(t)))
                 .collect();
-            add(repo, include, &mut c);
+            self.add((host, repo), include, dest, c);
         }
         for (repo, re) in cfg["images-by-tag-regex"].as_object().into_iter().flatten() {
             match re.as_str() {
-                Some(re) => add(repo, vec![format!("regex:{re}")], &mut c),
+                Some(re) => self.add((host, repo), vec![format!("regex:{re}")], dest, c),
                 None => c
                     .unsupported
-                    .push(at(&format!("images-by-tag-regex {repo}: not a string"))),
+                    .push(format!("{host} images-by-tag-regex {repo}: not a string")),
             }
         }
         for (repo, range) in cfg["images-by-semver"].as_object().into_iter().flatten() {
             match range.as_str() {
                 Some(r) if !r.contains("||") => {
-                    c.notes.push(format!("{host}/{repo}: images-by-semver: read with Cargo's rules (comparators joined by commas)"));
-                    add(repo, vec![format!("semver:{}", semver(r))], &mut c);
+                    c.notes.push(format!(
+                        "{host}/{repo}: images-by-semver: read with Cargo's rules (comparators joined by commas)"
+                    ));
+                    self.add((host, repo), vec![format!("semver:{}", semver(r))], dest, c);
                 }
-                _ => c.unsupported.push(at(&format!(
-                    "images-by-semver {repo}: {range} (|| has no equivalent)"
-                ))),
+                _ => c.unsupported.push(format!(
+                    "{host} images-by-semver {repo}: {range} (|| has no equivalent)"
+                )),
             }
         }
     }
-    if jobs.is_empty() {
-        return Err("no images to sync".into());
+
+    fn add(
+        &mut self,
+        (host, repo): (&str, &str),
+        include: Vec<String>,
+        dest: &Destination,
+        c: &mut Converted,
+    ) {
+        let target = dest.name(host, repo);
+        if self.targets.contains(&target) {
+            c.notes.push(format!(
+                "{host}/{repo} goes to {target} like another repository before it (skopeo names by the last path element; --scoped keeps them apart)"
+            ));
+        }
+        self.targets.push(target.clone());
+        let mut job = vec![
+            Entry::new("name", s(&job_name(repo, &mut self.names))),
+            Entry::new("source", s(&format!("{host}/{repo}"))),
+            Entry::new("target", s(&target)),
+        ];
+        if !include.is_empty() {
+            job.push(Entry::new(
+                "tags",
+                Node::Map(vec![Entry::new("include", strs(include))]),
+            ));
+        }
+        self.jobs.push(Node::Map(job));
     }
-    let mut entries = vec![Entry::new("version", Node::Plain("1".into()))];
-    if !registries.is_empty() {
-        entries.push(Entry::new("registries", Node::Map(registries)));
-    }
-    entries.push(Entry::new("jobs", Node::List(jobs)).noted(c.notes[0].clone()));
-    c.text = header(&c, "skopeo sync");
-    write(&entries, 0, &mut c.text);
-    Ok(c)
 }
 
 /// `">= 3.12.0 < 4"` (Masterminds: spaces or commas) as Cargo's
