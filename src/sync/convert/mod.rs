@@ -7,6 +7,7 @@
 //! what ocirepl does differently is said in the output's comments
 //! ([`Converted::notes`]). Pure: text in, text out.
 
+mod lines;
 mod regsync;
 mod skopeo;
 mod yaml;
@@ -20,8 +21,46 @@ pub struct Converted {
     pub text: String,
     /// What ocirepl does differently (also in the text, as comments).
     pub notes: Vec<String>,
-    /// What has no equivalent: left out, each named with where it was.
+    /// What has no equivalent: left out, each named with its line.
     pub unsupported: Vec<String>,
+    lines: lines::Lines,
+    /// regsync passes over any key that starts with `x-` (a user's
+    /// extension, at any level); skopeo has no such keys.
+    extensions: bool,
+}
+
+impl Converted {
+    fn of(text: &str, from: From) -> Converted {
+        Converted {
+            lines: lines::Lines::of(text),
+            extensions: from == From::Regsync,
+            ..Converted::default()
+        }
+    }
+
+    /// Something at `path` in the file (`sync[2].tags`) with no
+    /// equivalent: listed with its line.
+    fn leave_out(&mut self, path: &str, what: String) {
+        match self.lines.line(path) {
+            Some(n) => self.unsupported.push(format!("line {n}: {what}")),
+            None => self.unsupported.push(what),
+        }
+    }
+
+    /// The keys of the mapping `v` at `path` that are not in `known` (nor
+    /// a regsync `x-` extension), each listed with its line.
+    fn unknown_keys(&mut self, v: &serde_json::Value, path: &str, label: &str, known: &[&str]) {
+        for key in v.as_object().into_iter().flat_map(|m| m.keys()) {
+            let extension = self.extensions && key.starts_with("x-");
+            if !known.contains(&key.as_str()) && !extension {
+                let at = match path {
+                    "" => key.clone(),
+                    p => format!("{p}.{key}"),
+                };
+                self.leave_out(&at, format!("{label}{key}: unknown key"));
+            }
+        }
+    }
 }
 
 /// Which tool wrote the file.
@@ -62,12 +101,12 @@ pub fn convert(
     }
     let doc: serde_json::Value = serde_saphyr::from_str(text).map_err(|e| bad(e.to_string()))?;
     match from {
-        From::Regsync => regsync::convert(&doc).map_err(bad),
+        From::Regsync => regsync::convert(&doc, Converted::of(text, from)).map_err(bad),
         From::Skopeo => {
             let dest = destination.ok_or_else(|| {
                 bad("a skopeo sync config needs --target HOST/PREFIX (skopeo sync's destination argument)".into())
             })?;
-            skopeo::convert(&doc, dest).map_err(bad)
+            skopeo::convert(&doc, dest, Converted::of(text, from)).map_err(bad)
         }
     }
 }

@@ -13,8 +13,19 @@ use serde_json::Value;
 use super::yaml::{Entry, Node, s, strs, write};
 use super::{Converted, job_name};
 
-/// Keys whose absence of an equivalent is reported.
-const CRED_UNSUPPORTED: [&str; 9] = [
+/// A `creds` entry's keys that are converted.
+const CRED_KEYS: [&str; 7] = [
+    "registry",
+    "user",
+    "pass",
+    "tls",
+    "reqConcurrent",
+    "reqPerSec",
+    "mirrors",
+];
+
+/// A `creds` entry's keys that have no equivalent (listed when present).
+const CRED_UNSUPPORTED: [&str; 13] = [
     "hostname",
     "credHelper",
     "credHost",
@@ -24,9 +35,74 @@ const CRED_UNSUPPORTED: [&str; 9] = [
     "pathPrefix",
     "repoAuth",
     "apiOpts",
+    "blobChunk",
+    "blobMax",
+    "credExpire",
+    "priority",
 ];
 
-pub(super) fn convert(doc: &Value) -> Result<Converted, String> {
+/// The keys `defaults` and a `sync` entry share.
+const JOB_KEYS: [&str; 16] = [
+    "interval",
+    "schedule",
+    "ratelimit",
+    "backup",
+    "mediaTypes",
+    "includeExternal",
+    "referrers",
+    "referrerFilters",
+    "digestTags",
+    "forceRecursive",
+    "hooks",
+    "referrerSource",
+    "referrerTarget",
+    "referrerSlow",
+    "fastCheck",
+    "fastCopy",
+];
+
+/// `defaults` alone: how regsync itself runs (no equivalent in a job).
+const DEFAULTS_ONLY: [&str; 6] = [
+    "parallel",
+    "blobLimit",
+    "cacheCount",
+    "cacheTime",
+    "skipDockerConfig",
+    "userAgent",
+];
+
+/// A `sync` entry alone.
+const SYNC_ONLY: [&str; 8] = [
+    "source",
+    "target",
+    "type",
+    "tags",
+    "tagSets",
+    "repos",
+    "platform",
+    "platforms",
+];
+
+/// Where in the file a part is: its path (for its line) and how the
+/// messages name it.
+struct At {
+    path: String,
+    label: String,
+}
+
+impl At {
+    fn key(&self, key: &str) -> String {
+        format!("{}.{key}", self.path)
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.label)
+    }
+}
+
+pub(super) fn convert(doc: &Value, mut c: Converted) -> Result<Converted, String> {
     let root = doc
         .as_object()
         .ok_or("not a regsync config (no mapping at the top)")?;
@@ -38,15 +114,8 @@ pub(super) fn convert(doc: &Value) -> Result<Converted, String> {
             ));
         }
     }
-    let mut c = Converted::default();
     let mut entries = vec![Entry::new("version", Node::Plain("1".into()))];
-    for key in root.keys() {
-        if !matches!(key.as_str(), "version" | "creds" | "defaults" | "sync")
-            && !key.starts_with("x-")
-        {
-            c.unsupported.push(format!("{key}: not a regsync key"));
-        }
-    }
+    c.unknown_keys(doc, "", "", &["version", "creds", "defaults", "sync"]);
     let mut registries = Vec::new();
     for (i, cred) in root
         .get("creds")
@@ -61,7 +130,13 @@ pub(super) fn convert(doc: &Value) -> Result<Converted, String> {
         entries.push(Entry::new("registries", Node::Map(registries)));
     }
     if let Some(d) = root.get("defaults") {
-        let fields = job_keys(d, "defaults", &mut c, true);
+        let at = At {
+            path: "defaults".into(),
+            label: "defaults".into(),
+        };
+        let known: Vec<&str> = JOB_KEYS.iter().chain(&DEFAULTS_ONLY).copied().collect();
+        c.unknown_keys(d, &at.path, "defaults ", &known);
+        let fields = job_keys(d, &at, &mut c, true);
         if !fields.is_empty() {
             entries.push(Entry::new("defaults", Node::Map(fields)));
         }
@@ -139,7 +214,12 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
     let host = cred["registry"]
         .as_str()
         .ok_or(format!("creds[{i}] has no registry"))?;
-    let at = format!("creds[{i}] ({host})");
+    let at = At {
+        path: format!("creds[{i}]"),
+        label: format!("creds[{i}] ({host})"),
+    };
+    let known: Vec<&str> = CRED_KEYS.iter().chain(&CRED_UNSUPPORTED).copied().collect();
+    c.unknown_keys(cred, &at.path, &format!("{at} "), &known);
     let mut fields = Vec::new();
     match (cred["user"].as_str(), cred["pass"].as_str()) {
         (Some(user), Some(pass)) => {
@@ -162,16 +242,17 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
                     ))
                 }
                 Templated::Other(t) => {
-                    c.unsupported.push(format!("{at} pass: the template {t:?}"));
+                    c.leave_out(&at.key("pass"), format!("{at} pass: the template {t:?}"));
                     Entry::new("password_env", s("SET_ME"))
                 }
             };
             let user = match templated(user) {
                 Templated::Literal(u) => u,
                 _ => {
-                    c.unsupported.push(format!(
-                        "{at} user: a template (ocirepl takes the user name as written)"
-                    ));
+                    c.leave_out(
+                        &at.key("user"),
+                        format!("{at} user: a template (ocirepl takes the user name as written)"),
+                    );
                     user.to_string()
                 }
             };
@@ -181,9 +262,10 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
             ));
         }
         (None, None) => {}
-        _ => c
-            .unsupported
-            .push(format!("{at}: user without pass, or pass without user")),
+        _ => c.leave_out(
+            &at.path,
+            format!("{at}: user without pass, or pass without user"),
+        ),
     }
     match cred["tls"].as_str() {
         None | Some("enabled") => {}
@@ -193,7 +275,7 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
                 "regsync: tls disabled (plain http); ocirepl tries https without checks, then http",
             ))
         }
-        Some(other) => c.unsupported.push(format!("{at} tls: {other:?}")),
+        Some(other) => c.leave_out(&at.key("tls"), format!("{at} tls: {other:?}")),
     }
     if let Some(n) = cred["reqConcurrent"].as_u64() {
         fields.push(Entry::new("concurrency", Node::Plain(n.max(1).to_string())));
@@ -213,31 +295,35 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
             .noted("tried in this order, before the registry; tags are resolved at the registry"),
         );
     }
-    for key in CRED_UNSUPPORTED
-        .iter()
-        .chain(&["blobChunk", "blobMax", "credExpire", "priority"])
-    {
-        if cred.get(*key).is_some() {
-            c.unsupported.push(format!("{at} {key}"));
+    for key in CRED_UNSUPPORTED {
+        if cred.get(key).is_some() {
+            c.leave_out(&at.key(key), format!("{at} {key}"));
         }
     }
     Ok(Entry::new(host, Node::Map(fields)))
 }
 
 /// The keys a sync entry or `defaults` shares.
-fn job_keys(v: &Value, at: &str, c: &mut Converted, defaults: bool) -> Vec<Entry> {
+fn job_keys(v: &Value, at: &At, c: &mut Converted, defaults: bool) -> Vec<Entry> {
     let mut out = Vec::new();
     if let Some(i) = v["interval"].as_str() {
         match every(i) {
             Some(e) => out.push(Entry::new("every", s(&e))),
-            None => c.unsupported.push(format!(
-                "{at} interval {i:?}: not a whole number of seconds, minutes or hours"
-            )),
+            None => c.leave_out(
+                &at.key("interval"),
+                format!("{at} interval {i:?}: not a whole number of seconds, minutes or hours"),
+            ),
         }
     }
     if let Some(sched) = v["schedule"].as_str() {
         out.push(Entry::new("schedule", s(sched)));
     }
+    c.unknown_keys(
+        &v["ratelimit"],
+        &at.key("ratelimit"),
+        &format!("{at} ratelimit."),
+        &["min", "retry"],
+    );
     if let Some(min) = v["ratelimit"]["min"].as_u64() {
         out.push(Entry::new("ratelimit_min", Node::Plain(min.to_string())));
     }
@@ -249,9 +335,10 @@ fn job_keys(v: &Value, at: &str, c: &mut Converted, defaults: bool) -> Vec<Entry
     if let Some(b) = v["backup"].as_str() {
         match backup(b) {
             Some(p) => out.push(Entry::new("backup", s(&p)).noted(format!("regsync: {b}"))),
-            None => c.unsupported.push(format!(
-                "{at} backup {b:?}: a template other than {{{{.Ref.Tag}}}} and the date"
-            )),
+            None => c.leave_out(
+                &at.key("backup"),
+                format!("{at} backup {b:?}: a template other than {{{{.Ref.Tag}}}} and the date"),
+            ),
         }
     }
     if let Some(types) = v["mediaTypes"].as_array() {
@@ -263,12 +350,21 @@ fn job_keys(v: &Value, at: &str, c: &mut Converted, defaults: bool) -> Vec<Entry
     if v["includeExternal"].as_bool() == Some(true) {
         out.push(Entry::new("include_foreign", Node::Plain("true".into())));
     }
+    let filters = v["referrerFilters"].as_array().into_iter().flatten();
+    for (n, f) in filters.clone().enumerate() {
+        let path = format!("{}[{n}]", at.key("referrerFilters"));
+        let label = format!("{at} referrerFilters[{n}] ");
+        c.unknown_keys(f, &path, &label, &["artifactType", "annotations"]);
+        if f.get("annotations").is_some() {
+            c.leave_out(
+                &format!("{path}.annotations"),
+                format!("{label}annotations (ocirepl selects referrers by artifact type only)"),
+            );
+        }
+    }
     if v["referrers"].as_bool() == Some(true) {
         out.push(Entry::new("referrers", Node::Plain("true".into())));
-        let types: Vec<String> = v["referrerFilters"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let types: Vec<String> = filters
             .filter_map(|f| f["artifactType"].as_str().map(str::to_string))
             .collect();
         if !types.is_empty() {
@@ -284,22 +380,16 @@ fn job_keys(v: &Value, at: &str, c: &mut Converted, defaults: bool) -> Vec<Entry
         "referrerSlow",
     ] {
         if v.get(key).is_some() {
-            c.unsupported.push(format!("{at} {key}"));
+            c.leave_out(&at.key(key), format!("{at} {key}"));
         }
     }
     if defaults {
-        for key in [
-            "parallel",
-            "blobLimit",
-            "cacheCount",
-            "cacheTime",
-            "skipDockerConfig",
-            "userAgent",
-        ] {
+        for key in DEFAULTS_ONLY {
             if v.get(key).is_some() {
-                c.unsupported.push(format!(
-                    "{at} {key} (ocirepl: `sync -j N` for parallel copies)"
-                ));
+                c.leave_out(
+                    &at.key(key),
+                    format!("{at} {key} (ocirepl: `sync -j N` for parallel copies)"),
+                );
             }
         }
     }
@@ -366,17 +456,22 @@ fn anchored(pattern: &str) -> String {
 }
 
 /// `tags` / `tagSets` as include and exclude patterns.
-fn tag_filters(v: &Value, at: &str, c: &mut Converted) -> Vec<Entry> {
-    let mut sets: Vec<&Value> = v["tagSets"]
+fn tag_filters(v: &Value, at: &At, c: &mut Converted) -> Vec<Entry> {
+    let mut sets: Vec<(String, &Value)> = v["tagSets"]
         .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(n, set)| (format!("{}[{n}]", at.key("tagSets")), set))
+        .collect();
     if v["tags"].is_object() {
-        sets.push(&v["tags"]);
+        sets.push((at.key("tags"), &v["tags"]));
     }
     let mut include = Vec::new();
     let mut exclude = Vec::new();
-    for set in &sets {
+    for (path, set) in &sets {
+        let label = format!("{at} {} ", &path[at.path.len() + 1..]);
+        c.unknown_keys(set, path, &label, &["allow", "deny", "semverRange"]);
         let allow: Vec<String> = set["allow"]
             .as_array()
             .into_iter()
@@ -402,7 +497,7 @@ fn tag_filters(v: &Value, at: &str, c: &mut Converted) -> Vec<Entry> {
             })
             .collect();
         if sets.len() > 1 && (!deny.is_empty() || (!semver.is_empty() && !allow.is_empty())) {
-            c.unsupported.push(format!(
+            c.leave_out(path, format!(
                 "{at} tagSets: a set that combines deny or semverRange with allow, beside other sets (ocirepl has one include and one exclude list)"
             ));
             continue;
@@ -415,9 +510,10 @@ fn tag_filters(v: &Value, at: &str, c: &mut Converted) -> Vec<Entry> {
         if !semver.is_empty() && !allow.is_empty() {
             // Within one set regsync ANDs them: keep the range, and the
             // allow list as a further filter is not expressible.
-            c.unsupported.push(format!(
-                "{at} tags: allow together with semverRange (both must match in regsync)"
-            ));
+            c.leave_out(
+                path,
+                format!("{at} tags: allow together with semverRange (both must match in regsync)"),
+            );
         }
         include.extend(allow);
         include.extend(semver);
@@ -445,14 +541,23 @@ fn sync_entry(
     c: &mut Converted,
 ) -> Option<Vec<Entry>> {
     let (Some(source), Some(target)) = (v["source"].as_str(), v["target"].as_str()) else {
-        c.unsupported
-            .push(format!("sync[{i}]: no source or target"));
+        c.leave_out(
+            &format!("sync[{i}]"),
+            format!("sync[{i}]: no source or target"),
+        );
         return None;
     };
-    let at = format!("sync[{i}] ({source})");
+    let at = At {
+        path: format!("sync[{i}]"),
+        label: format!("sync[{i}] ({source})"),
+    };
+    let known: Vec<&str> = JOB_KEYS.iter().chain(&SYNC_ONLY).copied().collect();
+    c.unknown_keys(v, &at.path, &format!("{at} "), &known);
     if source.contains("{{") || target.contains("{{") {
-        c.unsupported
-            .push(format!("{at}: a template in source or target"));
+        c.leave_out(
+            &at.key("source"),
+            format!("{at}: a template in source or target"),
+        );
         return None;
     }
     let kind = v["type"].as_str().unwrap_or("repository");
@@ -461,6 +566,8 @@ fn sync_entry(
     let (src, dst) = match kind {
         "repository" => (source.to_string(), target.to_string()),
         "registry" => {
+            let label = format!("{at} repos.");
+            c.unknown_keys(&v["repos"], &at.key("repos"), &label, &["allow", "deny"]);
             let repos = filters(&v["repos"]);
             if !repos.is_empty() {
                 tags.push(Entry::new("repositories", Node::Map(repos)));
@@ -474,8 +581,10 @@ fn sync_entry(
             let (s_repo, s_tag) = split_tag(source);
             let (t_repo, t_tag) = split_tag(target);
             if s_tag != t_tag {
-                c.unsupported
-                    .push(format!("{at}: an image copied to another tag ({target})"));
+                c.leave_out(
+                    &at.key("target"),
+                    format!("{at}: an image copied to another tag ({target})"),
+                );
                 return None;
             }
             tags.push(Entry::new(
@@ -488,7 +597,7 @@ fn sync_entry(
             (s_repo, t_repo)
         }
         other => {
-            c.unsupported.push(format!("{at}: type {other:?}"));
+            c.leave_out(&at.key("type"), format!("{at}: type {other:?}"));
             return None;
         }
     };

@@ -41,11 +41,14 @@ impl Destination {
     }
 }
 
-pub(super) fn convert(doc: &Value, dest: &Destination) -> Result<Converted, String> {
+pub(super) fn convert(
+    doc: &Value,
+    dest: &Destination,
+    mut c: Converted,
+) -> Result<Converted, String> {
     let root = doc
         .as_object()
         .ok_or("not a skopeo sync config (a map of registries at the top)")?;
-    let mut c = Converted::default();
     c.notes.push(
         "skopeo sync without --all copies one platform of a multi-arch image; ocirepl copies all (add platforms: [linux/amd64] for one)".into(),
     );
@@ -55,20 +58,15 @@ pub(super) fn convert(doc: &Value, dest: &Destination) -> Result<Converted, Stri
         if let Some(r) = registry(host, cfg, &mut c) {
             registries.push(r);
         }
-        for key in cfg.as_object().into_iter().flat_map(|m| m.keys()) {
-            if !matches!(
-                key.as_str(),
-                "images"
-                    | "images-by-tag-regex"
-                    | "images-by-semver"
-                    | "credentials"
-                    | "tls-verify"
-                    | "cert-dir"
-            ) {
-                c.unsupported
-                    .push(format!("{host} {key}: not a skopeo sync key"));
-            }
-        }
+        let known = [
+            "images",
+            "images-by-tag-regex",
+            "images-by-semver",
+            "credentials",
+            "tls-verify",
+            "cert-dir",
+        ];
+        c.unknown_keys(cfg, host, &format!("{host} "), &known);
         jobs.of_registry(host, cfg, dest, &mut c);
     }
     if jobs.jobs.is_empty() {
@@ -106,9 +104,10 @@ impl Jobs {
             let (digests, tags): (Vec<&str>, Vec<&str>) =
                 refs.iter().partition(|r| r.starts_with("sha256:"));
             for d in digests {
-                c.unsupported.push(format!(
-                    "{host} images {repo}: {d} (a digest without a tag; copy it with `ocirepl copy`)"
-                ));
+                c.leave_out(
+                    &format!("{host}.images.{repo}"),
+                    format!("{host} images {repo}: {d} (a digest without a tag; copy it with `ocirepl copy`)"),
+                );
             }
             if !refs.is_empty() && tags.is_empty() {
                 continue;
@@ -122,9 +121,10 @@ impl Jobs {
         for (repo, re) in cfg["images-by-tag-regex"].as_object().into_iter().flatten() {
             match re.as_str() {
                 Some(re) => self.add((host, repo), vec![format!("regex:{re}")], dest, c),
-                None => c
-                    .unsupported
-                    .push(format!("{host} images-by-tag-regex {repo}: not a string")),
+                None => c.leave_out(
+                    &format!("{host}.images-by-tag-regex.{repo}"),
+                    format!("{host} images-by-tag-regex {repo}: not a string"),
+                ),
             }
         }
         for (repo, range) in cfg["images-by-semver"].as_object().into_iter().flatten() {
@@ -135,9 +135,10 @@ impl Jobs {
                     ));
                     self.add((host, repo), vec![format!("semver:{}", semver(r))], dest, c);
                 }
-                _ => c.unsupported.push(format!(
-                    "{host} images-by-semver {repo}: {range} (|| has no equivalent)"
-                )),
+                _ => c.leave_out(
+                    &format!("{host}.images-by-semver.{repo}"),
+                    format!("{host} images-by-semver {repo}: {range} (|| has no equivalent)"),
+                ),
             }
         }
     }
@@ -187,6 +188,13 @@ fn semver(range: &str) -> String {
 
 fn registry(host: &str, cfg: &Value, c: &mut Converted) -> Option<Entry> {
     let mut fields = Vec::new();
+    let path = format!("{host}.credentials");
+    c.unknown_keys(
+        &cfg["credentials"],
+        &path,
+        &format!("{host} credentials."),
+        &["username", "password"],
+    );
     if let Some(creds) = cfg["credentials"].as_object() {
         let var = format!(
             "{}_PASSWORD",
@@ -213,9 +221,7 @@ fn registry(host: &str, cfg: &Value, c: &mut Converted) -> Option<Entry> {
                     )),
                 );
             }
-            None => c
-                .unsupported
-                .push(format!("{host} credentials without a username")),
+            None => c.leave_out(&path, format!("{host} credentials without a username")),
         }
     }
     if let Some(v) = cfg["tls-verify"].as_bool() {

@@ -177,3 +177,43 @@ fn files_that_are_not_configs_say_where() {
     assert_eq!(recognise(SKOPEO), Some(From::Skopeo));
     assert_eq!(recognise("version: 1\njobs: []\n"), None);
 }
+
+#[test]
+fn keys_no_converter_knows_are_listed_with_their_lines() {
+    let regsync = "version: 1\ncreds:\n  - registry: r.example\n    tlz: disabled\ndefaults:\n  intervall: 1h\n  ratelimit:\n    minimum: 5\nsync:\n  - source: a.example/app\n    target: r.example/app\n    tagSets:\n      - allow: [\"1\"]\n        alow: [\"2\"]\n    referrerFilters:\n      - annotations: {k: v}\n    x-note: mine\n";
+    let c = convert(From::Regsync, "r.yml", regsync, None).unwrap();
+    for (line, key) in [
+        (4, "tlz"),
+        (6, "intervall"),
+        (8, "minimum"),
+        (14, "alow"),
+        (16, "annotations"),
+    ] {
+        assert!(
+            c.unsupported
+                .iter()
+                .any(|u| u.starts_with(&format!("line {line}: ")) && u.contains(key)),
+            "{key} at line {line}: {:?}",
+            c.unsupported
+        );
+    }
+    assert_eq!(c.unsupported.len(), 5, "{:?}", c.unsupported);
+    // A registry left with no settings is still a valid entry.
+    valid(&c.text);
+    let skopeo =
+        "quay.io:\n  images:\n    app: []\n  tls-verfy: false\n  credentials:\n    user: me\n";
+    let dest = Destination {
+        target: "mirror.example/base".into(),
+        scoped: false,
+    };
+    let c = convert(From::Skopeo, "s.yml", skopeo, Some(&dest)).unwrap();
+    for (line, key) in [(4, "tls-verfy"), (6, "user")] {
+        assert!(
+            c.unsupported
+                .iter()
+                .any(|u| u.starts_with(&format!("line {line}: ")) && u.contains(key)),
+            "{key} at line {line}: {:?}",
+            c.unsupported
+        );
+    }
+}

@@ -98,6 +98,9 @@ pub(super) fn write(entries: &[Entry], indent: usize, out: &mut String) {
                     }
                 }
             }
+            Node::Map(fields) if fields.is_empty() => {
+                out.push_str(&format!("{pad}{}: {{}}\n", key(&e.key)))
+            }
             Node::Map(fields) => {
                 out.push_str(&format!("{pad}{}:\n", key(&e.key)));
                 write(fields, indent + 2, out);
