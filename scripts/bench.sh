@@ -9,6 +9,10 @@
 #   SCALE=8 scripts/bench.sh    # big layers 8 times smaller (quick look)
 #   RUNS1000=3 scripts/bench.sh # the 1,000-tag no-op over the WAN more than once
 #   ONLY=https scripts/bench.sh # one section: local, wan, thousand, https, curve, fanout, archive, verify, events
+#   TMPDIR=/dev/shm ONLY=fanout scripts/bench.sh
+#                               # registries on tmpfs: Debian's registry syncs
+#                               # every blob it commits, and on disk that wait
+#                               # is in every wall but in no CPU floor
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
