@@ -1,15 +1,20 @@
 //! Where each key and list item of the file being converted starts, by its
 //! path (`sync[2].tags.allow`), so that whatever the converter leaves out
-//! names its line. Read from the YAML parser's events (the parser that
-//! serde-saphyr reads the values with), never from the text by indentation.
+//! names its line; and each scalar as written, since YAML reads an unquoted
+//! `1.10` as the number 1.1 while regsync and skopeo, reading into strings,
+//! keep "1.10". Read from the YAML parser's events (the parser serde-saphyr
+//! reads the values with), never from the text by indentation.
 
 use std::collections::HashMap;
 
 use serde_saphyr::granit_parser::{Event, Parser};
 
-/// Path → 1-based line.
+/// Path → 1-based line, and path → a scalar value's text.
 #[derive(Debug, Default)]
-pub(super) struct Lines(HashMap<String, usize>);
+pub(super) struct Lines {
+    lines: HashMap<String, usize>,
+    texts: HashMap<String, String>,
+}
 
 /// An open mapping (with the key whose value comes next) or sequence.
 enum Frame {
@@ -22,6 +27,7 @@ impl Lines {
     /// before, so an error here only ends the index early).
     pub fn of(text: &str) -> Lines {
         let mut lines = HashMap::new();
+        let mut texts = HashMap::new();
         let mut stack: Vec<Frame> = Vec::new();
         for item in Parser::new_from_str(text) {
             let Ok((event, span)) = item else { break };
@@ -36,7 +42,11 @@ impl Lines {
                         *pending = Some(at);
                     }
                 }
-                Event::Scalar(..) | Event::Alias(_) => {
+                Event::Scalar(text, ..) => {
+                    let at = next_value(&mut stack, &mut lines, line);
+                    texts.insert(at, text.into_owned());
+                }
+                Event::Alias(_) => {
                     next_value(&mut stack, &mut lines, line);
                 }
                 Event::MappingStart(..) => {
@@ -53,14 +63,19 @@ impl Lines {
                 _ => {}
             }
         }
-        Lines(lines)
+        Lines { lines, texts }
+    }
+
+    /// The scalar at `path` as the file writes it.
+    pub fn text(&self, path: &str) -> Option<&str> {
+        self.texts.get(path).map(String::as_str)
     }
 
     /// The line of `path`, or of the nearest enclosing key or item.
     pub fn line(&self, path: &str) -> Option<usize> {
         let mut at = path;
         loop {
-            if let Some(n) = self.0.get(at) {
+            if let Some(n) = self.lines.get(at) {
                 return Some(*n);
             }
             at = &at[..at.rfind(['.', '['])?];
@@ -109,5 +124,7 @@ mod tests {
         // Not there: the nearest enclosing one.
         assert_eq!(l.line("sync[1].tags.deny"), Some(6));
         assert_eq!(l.line("nothing"), None);
+        assert_eq!(l.text("sync[1].tags.allow[1]"), Some("y"));
+        assert_eq!(l.text("version"), Some("1"));
     }
 }

@@ -47,6 +47,29 @@ impl Converted {
         }
     }
 
+    /// The items of the list `v` at `path` as text: strings as they are,
+    /// numbers and booleans as the file writes them (an unquoted `1.10` is
+    /// "1.10", as regsync and skopeo read it); anything else is listed as
+    /// left out.
+    fn strings(&mut self, v: &serde_json::Value, path: &str, label: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, item) in v.as_array().into_iter().flatten().enumerate() {
+            let at = format!("{path}[{i}]");
+            let text = match item {
+                serde_json::Value::String(s) => Some(s.clone()),
+                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                    self.lines.text(&at).map(str::to_string)
+                }
+                _ => None,
+            };
+            match text {
+                Some(t) => out.push(t),
+                None => self.leave_out(&at, format!("{label}[{i}]: not a string")),
+            }
+        }
+        out
+    }
+
     /// The keys of the mapping `v` at `path` that are not in `known` (nor
     /// a regsync `x-` extension), each listed with its line.
     fn unknown_keys(&mut self, v: &serde_json::Value, path: &str, label: &str, known: &[&str]) {

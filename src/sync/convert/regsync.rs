@@ -286,13 +286,16 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
             Node::Plain(r.to_string()),
         ));
     }
-    if let Some(m) = cred["mirrors"].as_array() {
+    if cred["mirrors"].is_array() {
+        let mirrors = c.strings(
+            &cred["mirrors"],
+            &at.key("mirrors"),
+            &format!("{at} mirrors"),
+        );
         fields.push(
-            Entry::new(
-                "mirrors",
-                strs(m.iter().filter_map(|v| v.as_str().map(str::to_string))),
-            )
-            .noted("tried in this order, before the registry; tags are resolved at the registry"),
+            Entry::new("mirrors", strs(mirrors)).noted(
+                "tried in this order, before the registry; tags are resolved at the registry",
+            ),
         );
     }
     for key in CRED_UNSUPPORTED {
@@ -341,11 +344,13 @@ fn job_keys(v: &Value, at: &At, c: &mut Converted, defaults: bool) -> Vec<Entry>
             ),
         }
     }
-    if let Some(types) = v["mediaTypes"].as_array() {
-        out.push(Entry::new(
-            "media_types",
-            strs(types.iter().filter_map(|t| t.as_str().map(str::to_string))),
-        ));
+    if v["mediaTypes"].is_array() {
+        let types = c.strings(
+            &v["mediaTypes"],
+            &at.key("mediaTypes"),
+            &format!("{at} mediaTypes"),
+        );
+        out.push(Entry::new("media_types", strs(types)));
     }
     if v["includeExternal"].as_bool() == Some(true) {
         out.push(Entry::new("include_foreign", Node::Plain("true".into())));
@@ -472,23 +477,17 @@ fn tag_filters(v: &Value, at: &At, c: &mut Converted) -> Vec<Entry> {
     for (path, set) in &sets {
         let label = format!("{at} {} ", &path[at.path.len() + 1..]);
         c.unknown_keys(set, path, &label, &["allow", "deny", "semverRange"]);
-        let allow: Vec<String> = set["allow"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str().map(anchored))
-            .collect();
-        let deny: Vec<String> = set["deny"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str().map(anchored))
-            .collect();
-        let semver: Vec<String> = set["semverRange"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|r| r.as_str())
+        let mut list = |key: &str| {
+            c.strings(
+                &set[key],
+                &format!("{path}.{key}"),
+                &format!("{label}{key}"),
+            )
+        };
+        let allow: Vec<String> = list("allow").iter().map(|p| anchored(p)).collect();
+        let deny: Vec<String> = list("deny").iter().map(|p| anchored(p)).collect();
+        let semver: Vec<String> = list("semverRange")
+            .iter()
             .map(|r| {
                 format!(
                     "semver:{}",
@@ -568,7 +567,7 @@ fn sync_entry(
         "registry" => {
             let label = format!("{at} repos.");
             c.unknown_keys(&v["repos"], &at.key("repos"), &label, &["allow", "deny"]);
-            let repos = filters(&v["repos"]);
+            let repos = filters(&v["repos"], &at, c);
             if !repos.is_empty() {
                 tags.push(Entry::new("repositories", Node::Map(repos)));
             }
@@ -620,9 +619,14 @@ fn sync_entry(
             "regsync pushed that platform's image itself as the tag; ocirepl pushes a one-platform index",
         ));
     }
-    if let Some(ps) = v["platforms"].as_array() {
+    if v["platforms"].is_array() {
+        let platforms = c.strings(
+            &v["platforms"],
+            &at.key("platforms"),
+            &format!("{at} platforms"),
+        );
         job.push(
-            Entry::new("platforms", strs(ps.iter().filter_map(|p| p.as_str().map(str::to_string))))
+            Entry::new("platforms", strs(platforms))
                 .noted("regsync kept the original index (sparse); ocirepl writes a new index of these platforms"),
         );
     }
@@ -630,13 +634,14 @@ fn sync_entry(
     Some(job)
 }
 
-fn filters(v: &Value) -> Vec<Entry> {
-    let list = |key: &str| -> Vec<String> {
-        v[key]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|p| p.as_str().map(anchored))
+/// `repos` allow and deny as include and exclude patterns.
+fn filters(v: &Value, at: &At, c: &mut Converted) -> Vec<Entry> {
+    let mut list = |key: &str| -> Vec<String> {
+        let path = format!("{}.{key}", at.key("repos"));
+        let label = format!("{at} repos.{key}");
+        c.strings(&v[key], &path, &label)
+            .iter()
+            .map(|p| anchored(p))
             .collect()
     };
     let mut out = Vec::new();

@@ -95,21 +95,19 @@ impl Jobs {
     /// `images-by-semver`.
     fn of_registry(&mut self, host: &str, cfg: &Value, dest: &Destination, c: &mut Converted) {
         for (repo, refs) in cfg["images"].as_object().into_iter().flatten() {
-            let refs: Vec<&str> = refs
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            let (digests, tags): (Vec<&str>, Vec<&str>) =
+            let path = format!("{host}.images.{repo}");
+            let listed = refs.as_array().map_or(0, Vec::len);
+            let refs = c.strings(refs, &path, &format!("{host} images {repo}"));
+            let (digests, tags): (Vec<&String>, Vec<&String>) =
                 refs.iter().partition(|r| r.starts_with("sha256:"));
             for d in digests {
                 c.leave_out(
-                    &format!("{host}.images.{repo}"),
+                    &path,
                     format!("{host} images {repo}: {d} (a digest without a tag; copy it with `ocirepl copy`)"),
                 );
             }
-            if !refs.is_empty() && tags.is_empty() {
+            // `[]` is every tag; a list with no tag left in it is nothing.
+            if listed > 0 && tags.is_empty() {
                 continue;
             }
             let include = tags

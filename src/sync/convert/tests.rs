@@ -217,3 +217,33 @@ fn keys_no_converter_knows_are_listed_with_their_lines() {
         );
     }
 }
+
+#[test]
+fn unquoted_numbers_keep_the_text_the_file_wrote() {
+    // YAML reads 1.10 as the number 1.1; regsync and skopeo, reading into
+    // strings, keep "1.10". A list item that is a map is no tag at all.
+    let skopeo =
+        "quay.io:\n  images:\n    redis:\n      - 1.10\n      - 7\n    other:\n      - {a: b}\n";
+    let dest = Destination {
+        target: "mirror.example/base".into(),
+        scoped: false,
+    };
+    let c = convert(From::Skopeo, "s.yml", skopeo, Some(&dest)).unwrap();
+    let config = valid(&c.text);
+    let redis = config.jobs.iter().find(|j| j.name == "redis").unwrap();
+    assert!(redis.tags.admits("1.10") && redis.tags.admits("7") && !redis.tags.admits("1.1"));
+    // `other` listed only something that is no tag: no job, and it is said.
+    assert!(config.jobs.iter().all(|j| j.name != "other"), "{}", c.text);
+    assert!(
+        c.unsupported
+            .iter()
+            .any(|u| u.starts_with("line 7: ") && u.contains("not a string")),
+        "{:?}",
+        c.unsupported
+    );
+    let regsync = "version: 1\nsync:\n  - source: a.example/app\n    target: r.example/app\n    tags:\n      allow: [1.10, true]\n";
+    let c = convert(From::Regsync, "r.yml", regsync, None).unwrap();
+    let config = valid(&c.text);
+    assert!(config.jobs[0].tags.admits("1.10") && config.jobs[0].tags.admits("true"));
+    assert!(!config.jobs[0].tags.admits("1.1"));
+}
