@@ -14,12 +14,6 @@ use std::process::Command;
 
 use support::*;
 
-fn sync(args: &[&str]) -> (i32, String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().display().to_string();
-    run_with_env(&[&["sync"], args].concat(), &[("HOME", home.as_str())])
-}
-
 /// One image of a config and two layers under `repo:tag`; its digest.
 fn seed_image(reg: &Registry, repo: &str, tag: &str, seed_n: u64) -> String {
     let dir = tempfile::tempdir().unwrap();

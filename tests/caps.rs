@@ -8,12 +8,6 @@ use std::time::{Duration, Instant};
 
 use support::*;
 
-fn sync(args: &[&str]) -> (i32, String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().display().to_string();
-    run_with_env(&[&["sync"], args].concat(), &[("HOME", home.as_str())])
-}
-
 /// The `[06/Dec/2026:23:35:24 +0000]` second of each access-log line.
 fn seconds(reg: &Registry, mark: usize) -> Vec<String> {
     let text = std::fs::read_to_string(reg.storage().parent().unwrap().join("access.log")).unwrap();

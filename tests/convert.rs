@@ -29,12 +29,6 @@ fn seed_tags_named(reg: &Registry, repo: &str, tags: &[&str], seed_n: u64) {
     }
 }
 
-fn sync(args: &[&str]) -> (i32, String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().display().to_string();
-    run_with_env(&[&["sync"], args].concat(), &[("HOME", home.as_str())])
-}
-
 #[test]
 fn a_converted_skopeo_sync_config_mirrors_what_skopeo_sync_mirrors() {
     let src = Registry::start(RegistryConfig::anonymous());

@@ -13,20 +13,6 @@ use std::time::{Duration, Instant};
 use support::fake::{FakeRegistry, Reply, Rule};
 use support::*;
 
-fn sync(args: &[&str]) -> (i32, String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().display().to_string();
-    run_with_env(&[&["sync"], args].concat(), &[("HOME", home.as_str())])
-}
-
-fn reports(stdout: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v.get("summary").is_none())
-        .collect()
-}
-
 /// A three-platform index under `multi:1.0`; returns its digest.
 fn seed_multi(reg: &Registry, seed_n: u64) -> String {
     let dir = tempfile::tempdir().unwrap();
@@ -35,23 +21,6 @@ fn seed_multi(reg: &Registry, seed_n: u64) -> String {
     w.tag(&[("1.0", image::OCI_INDEX, bytes.as_slice(), digest.as_str())]);
     seed(dir.path(), "1.0", &reg.image("multi:1.0"));
     digest
-}
-
-/// One small image per tag; returns (tag, digest).
-fn seed_images(reg: &Registry, repo: &str, tags: &[&str], seed_n: u64) -> Vec<(String, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    let w = LayoutWriter::new(dir.path());
-    let mut out = Vec::new();
-    for (i, t) in tags.iter().enumerate() {
-        let (bytes, digest) = w.image(&ImageSpec::new(
-            "linux/amd64",
-            vec![Layer::random(seed_n + i as u64, 2048)],
-        ));
-        w.tag(&[(t, image::OCI_MANIFEST, bytes.as_slice(), digest.as_str())]);
-        seed(dir.path(), t, &reg.image(&format!("{repo}:{t}")));
-        out.push((t.to_string(), digest));
-    }
-    out
 }
 
 /// DELETE of a manifest through the registry API (plain HTTP, independent
@@ -167,7 +136,7 @@ fn a_target_that_is_the_source_spelled_differently_is_refused_before_any_request
 fn the_state_file_is_never_trusted_over_the_target() {
     let src = Registry::start(RegistryConfig::anonymous());
     let dst = Registry::start(RegistryConfig::anonymous());
-    let images = seed_images(&src, "app", &["1.0.0", "1.1.0", "2.0.0"], 800);
+    let images = seed_images(&src, "app", &["1.0.0", "1.1.0", "2.0.0"], 800, 2048);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json").display().to_string();
     let cfg = config(
@@ -237,7 +206,7 @@ fn lying_source(body: &str) -> FakeRegistry {
 #[test]
 fn an_empty_or_foreign_tag_list_never_prunes_the_mirror() {
     let dst = Registry::start(RegistryConfig::anonymous());
-    seed_images(&dst, "app", &["1.0", "1.1", "1.2"], 900);
+    seed_images(&dst, "app", &["1.0", "1.1", "1.2"], 900, 2048);
     let dir = tempfile::tempdir().unwrap();
     for body in [
         r#"{"name":"app","tags":[]}"#,
@@ -317,7 +286,7 @@ fn a_listing_whose_link_points_back_stops_at_once() {
 fn two_processes_on_one_state_file_and_an_unreadable_state() {
     let src = Registry::start(RegistryConfig::anonymous());
     let dst = Registry::start(RegistryConfig::anonymous());
-    seed_images(&src, "app", &["1.0"], 950);
+    seed_images(&src, "app", &["1.0"], 950, 2048);
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state.json");
     let cfg = config(
@@ -398,7 +367,7 @@ fn schedule_mistakes_are_named_where_they_are() {
 fn each_daemon_run_counts_its_own_requests() {
     let src = Registry::start(RegistryConfig::anonymous());
     let dst = Registry::start(RegistryConfig::anonymous());
-    seed_images(&src, "app", &["1.0", "1.1"], 970);
+    seed_images(&src, "app", &["1.0", "1.1"], 970, 2048);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),

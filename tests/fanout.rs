@@ -10,12 +10,6 @@ use std::collections::HashSet;
 
 use support::*;
 
-fn sync(args: &[&str]) -> (i32, String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().display().to_string();
-    run_with_env(&[&["sync"], args].concat(), &[("HOME", home.as_str())])
-}
-
 /// Blob uploads a registry completed (the PUT that closes a session).
 fn uploads(reg: &Registry) -> Vec<Access> {
     reg.access_log()

@@ -11,24 +11,6 @@ use std::collections::HashSet;
 
 use support::*;
 
-/// One small image per entry of `tags`, each different unless `same` names
-/// another tag whose manifest it reuses. Returns tag → digest.
-fn seed_images(reg: &Registry, repo: &str, tags: &[&str], seed_n: u64) -> Vec<(String, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    let w = LayoutWriter::new(dir.path());
-    let mut out = Vec::new();
-    for (i, t) in tags.iter().enumerate() {
-        let (bytes, digest) = w.image(&ImageSpec::new(
-            "linux/amd64",
-            vec![Layer::random(seed_n + i as u64, 2048)],
-        ));
-        w.tag(&[(t, image::OCI_MANIFEST, bytes.as_slice(), digest.as_str())]);
-        seed(dir.path(), t, &reg.image(&format!("{repo}:{t}")));
-        out.push((t.to_string(), digest));
-    }
-    out
-}
-
 fn sync(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let home = tempfile::tempdir().unwrap();
     let home = home.path().display().to_string();
@@ -37,22 +19,14 @@ fn sync(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     run_with_env(&[&["sync"], args].concat(), &all)
 }
 
-fn reports(stdout: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v.get("summary").is_none())
-        .collect()
-}
-
 #[test]
 fn pruning_deletes_stale_tags_inside_the_filters_only() {
     let src = Registry::start(RegistryConfig::anonymous());
     let dst = Registry::start(RegistryConfig::anonymous());
-    seed_images(&src, "app", &["1.0", "1.1"], 100);
+    seed_images(&src, "app", &["1.0", "1.1"], 100, 2048);
     // The target also has a stale 1.2, a 1.3 that is 1.0's manifest under
     // another name, and a tag outside the filters.
-    let target_only = seed_images(&dst, "app", &["1.2", "local"], 200);
+    let target_only = seed_images(&dst, "app", &["1.2", "local"], 200, 2048);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(
         dir.path(),
@@ -108,8 +82,8 @@ fn pruning_deletes_stale_tags_inside_the_filters_only() {
 fn prune_max_stops_everything_and_disabled_deletes_are_a_clear_error() {
     let src = Registry::start(RegistryConfig::anonymous());
     let dst = Registry::start(RegistryConfig::anonymous());
-    seed_images(&src, "app", &["1.0"], 300);
-    seed_images(&dst, "app", &["1.7", "1.8", "1.9"], 310);
+    seed_images(&src, "app", &["1.0"], 300, 2048);
+    seed_images(&dst, "app", &["1.7", "1.8", "1.9"], 310, 2048);
     let dir = tempfile::tempdir().unwrap();
     let write = |host: &str, max: usize| {
         config(
@@ -136,7 +110,7 @@ fn prune_max_stops_everything_and_disabled_deletes_are_a_clear_error() {
     );
 
     let locked = Registry::start(RegistryConfig::without_deletes());
-    seed_images(&locked, "app", &["1.7"], 320);
+    seed_images(&locked, "app", &["1.7"], 320, 2048);
     let (code, _, err) = sync(&[&write(&locked.host(), 10)], &[]);
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("refuses to delete manifests"), "{err}");

@@ -33,12 +33,6 @@ fn seed_repo(reg: &Registry, repo: &str, tags: &[&str], seed_n: u64) -> String {
     digest
 }
 
-fn sync(args: &[&str]) -> (i32, String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().display().to_string();
-    run_with_env(&[&["sync"], args].concat(), &[("HOME", home.as_str())])
-}
-
 /// Reports and the summary of a `--output json` run.
 fn json_lines(stdout: &str) -> (Vec<serde_json::Value>, serde_json::Value) {
     let mut lines: Vec<serde_json::Value> = stdout

@@ -7,20 +7,6 @@ mod support;
 
 use support::*;
 
-fn sync(args: &[&str]) -> (i32, String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().display().to_string();
-    run_with_env(&[&["sync"], args].concat(), &[("HOME", home.as_str())])
-}
-
-fn reports(stdout: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("summary").is_none())
-        .collect()
-}
-
 /// One small image under `repo:tag`; its digest.
 fn push_image(reg: &Registry, repo_tag: &str, seed_n: u64) -> String {
     let dir = tempfile::tempdir().unwrap();

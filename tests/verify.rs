@@ -13,37 +13,6 @@ mod support;
 use support::cosign::{self, KeyPair};
 use support::*;
 
-fn sync(args: &[&str]) -> (i32, String, String) {
-    let home = tempfile::tempdir().unwrap();
-    let home = home.path().display().to_string();
-    run_with_env(&[&["sync"], args].concat(), &[("HOME", home.as_str())])
-}
-
-fn reports(stdout: &str) -> Vec<serde_json::Value> {
-    stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("summary").is_none())
-        .collect()
-}
-
-/// One small image per tag in `host/repo`; returns (tag, digest).
-fn seed_images(reg: &Registry, repo: &str, tags: &[&str], seed_n: u64) -> Vec<(String, String)> {
-    let dir = tempfile::tempdir().unwrap();
-    let w = LayoutWriter::new(dir.path());
-    let mut out = Vec::new();
-    for (i, t) in tags.iter().enumerate() {
-        let (bytes, digest) = w.image(&ImageSpec::new(
-            "linux/amd64",
-            vec![Layer::random(seed_n + i as u64, 4096)],
-        ));
-        w.tag(&[(t, image::OCI_MANIFEST, bytes.as_slice(), digest.as_str())]);
-        seed(dir.path(), t, &reg.image(&format!("{repo}:{t}")));
-        out.push((t.to_string(), digest));
-    }
-    out
-}
-
 /// Writes that reached a registry since `mark`.
 fn writes_since(reg: &Registry, mark: usize) -> Vec<String> {
     reg.requests_since(mark)
@@ -68,7 +37,7 @@ fn signed_source() -> Signed {
     let src = Registry::start(RegistryConfig::anonymous());
     let host = src.host();
     let named = format!("{host}/app");
-    let seeded = seed_images(&src, "app", &["good", "other", "none", "moved"], 9100);
+    let seeded = seed_images(&src, "app", &["good", "other", "none", "moved"], 9100, 4096);
     let digests: std::collections::BTreeMap<String, String> = seeded.into_iter().collect();
     let acme = KeyPair::generate();
     let stranger = KeyPair::generate();
@@ -377,6 +346,7 @@ fn keyless_signatures_pass_for_the_right_identity_from_the_right_root_only() {
         "app",
         &["release", "intruder", "unlogged", "untimed"],
         9300,
+        4096,
     );
     let sigstore = cosign::TestSigstore::new("acme");
     let elsewhere = cosign::TestSigstore::new("elsewhere");
@@ -527,7 +497,7 @@ fn cosign_v3_bundles_count_as_signatures_and_attestations_do_not() {
     let src = Registry::start(RegistryConfig::anonymous());
     let dst = Registry::start(RegistryConfig::anonymous());
     let host = src.host();
-    let seeded = seed_images(&src, "app", &["signed", "attested"], 9400);
+    let seeded = seed_images(&src, "app", &["signed", "attested"], 9400, 4096);
     let key = KeyPair::generate();
     let size = |tag: &str| raw_manifest(&src.image(&format!("app:{tag}"))).len();
     let signed = (seeded[0].1.as_str(), size("signed"));

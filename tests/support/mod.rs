@@ -232,3 +232,44 @@ pub fn config(dir: &Path, text: &str) -> std::path::PathBuf {
     std::fs::write(&path, text).expect("write the config");
     path
 }
+
+/// `ocirepl sync ARGS` in a fresh `HOME` (no credentials, no cache).
+pub fn sync(args: &[&str]) -> (i32, String, String) {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path().display().to_string();
+    run_with_env(&[&["sync"], args].concat(), &[("HOME", home.as_str())])
+}
+
+/// The per-image reports of a `sync --output json` run (every line must
+/// be JSON; the summary line left out).
+pub fn reports(stdout: &str) -> Vec<serde_json::Value> {
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v.get("summary").is_none())
+        .collect()
+}
+
+/// One small image (one random layer of `size` bytes) per tag in
+/// `repo`; returns (tag, digest).
+pub fn seed_images(
+    reg: &Registry,
+    repo: &str,
+    tags: &[&str],
+    seed_n: u64,
+    size: usize,
+) -> Vec<(String, String)> {
+    let dir = tempfile::tempdir().unwrap();
+    let w = image::LayoutWriter::new(dir.path());
+    let mut out = Vec::new();
+    for (i, t) in tags.iter().enumerate() {
+        let (bytes, digest) = w.image(&image::ImageSpec::new(
+            "linux/amd64",
+            vec![image::Layer::random(seed_n + i as u64, size)],
+        ));
+        w.tag(&[(t, image::OCI_MANIFEST, bytes.as_slice(), digest.as_str())]);
+        seed(dir.path(), t, &reg.image(&format!("{repo}:{t}")));
+        out.push((t.to_string(), digest));
+    }
+    out
+}
