@@ -116,6 +116,15 @@ pub(super) fn convert(doc: &Value, mut c: Converted) -> Result<Converted, String
     }
     let mut entries = vec![Entry::new("version", Node::Plain("1".into()))];
     c.unknown_keys(doc, "", "", &["version", "creds", "defaults", "sync"]);
+    // A key of the wrong shape would convert to nothing at all.
+    for (key, list) in [("creds", true), ("defaults", false), ("sync", true)] {
+        let v = root.get(key).unwrap_or(&Value::Null);
+        let shaped = if list { v.is_array() } else { v.is_object() };
+        if !v.is_null() && !shaped {
+            let shape = if list { "a list" } else { "a mapping" };
+            c.leave_out(key, format!("{key}: not {shape}"));
+        }
+    }
     let mut registries = Vec::new();
     for (i, cred) in root
         .get("creds")

@@ -198,6 +198,9 @@ fn keys_no_converter_knows_are_listed_with_their_lines() {
         );
     }
     assert_eq!(c.unsupported.len(), 5, "{:?}", c.unsupported);
+    let creds_map = "version: 1\ncreds:\n  registry: r.example\nsync:\n  - source: a.example/app\n    target: r.example/app\n";
+    let c = convert(From::Regsync, "r.yml", creds_map, None).unwrap();
+    assert_eq!(c.unsupported, vec!["line 2: creds: not a list".to_string()]);
     // A registry left with no settings is still a valid entry.
     valid(&c.text);
     let skopeo =
