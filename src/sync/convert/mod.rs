@@ -27,6 +27,9 @@ pub struct Converted {
     /// regsync passes over any key that starts with `x-` (a user's
     /// extension, at any level); skopeo has no such keys.
     extensions: bool,
+    /// Values found of the wrong kind so far: a filter with one cannot be
+    /// read, and what it would select is not converted at all.
+    misshapen: usize,
 }
 
 impl Converted {
@@ -53,21 +56,50 @@ impl Converted {
     /// left out.
     fn strings(&mut self, v: &serde_json::Value, path: &str, label: &str) -> Vec<String> {
         let mut out = Vec::new();
+        if !v.is_null() && !v.is_array() {
+            self.misshapen(path, format!("{label}: not a list"));
+        }
         for (i, item) in v.as_array().into_iter().flatten().enumerate() {
             let at = format!("{path}[{i}]");
-            let text = match item {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
-                    self.lines.text(&at).map(str::to_string)
-                }
-                _ => None,
-            };
-            match text {
+            match self.scalar(item, &at) {
                 Some(t) => out.push(t),
-                None => self.leave_out(&at, format!("{label}[{i}]: not a string")),
+                None => self.misshapen(&at, format!("{label}[{i}]: not a string")),
             }
         }
         out
+    }
+
+    /// A value of the wrong kind at `path`: listed, and counted.
+    fn misshapen(&mut self, path: &str, what: String) {
+        self.misshapen += 1;
+        self.leave_out(path, what);
+    }
+
+    /// A string as it is; a number or boolean as the file writes it.
+    fn scalar(&self, v: &serde_json::Value, path: &str) -> Option<String> {
+        match v {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(_) | serde_json::Value::Bool(_) => {
+                self.lines.text(path).map(str::to_string)
+            }
+            _ => None,
+        }
+    }
+
+    /// The `keys` of the mapping `v` at `path` that are there but not of
+    /// their kind, each listed with its line (the converter reads only
+    /// what has its kind, so anything else would vanish).
+    fn typed(&mut self, v: &serde_json::Value, path: &str, label: &str, keys: &[(&str, Kind)]) {
+        for (key, kind) in keys {
+            let value = &v[*key];
+            if !value.is_null() && !kind.fits(value) {
+                let at = match path {
+                    "" => key.to_string(),
+                    p => format!("{p}.{key}"),
+                };
+                self.misshapen(&at, format!("{label}{key}: not {}", kind.name()));
+            }
+        }
     }
 
     /// The keys of the mapping `v` at `path` that are not in `known` (nor
@@ -82,6 +114,42 @@ impl Converted {
                 };
                 self.leave_out(&at, format!("{label}{key}: unknown key"));
             }
+        }
+    }
+}
+
+/// What a key of the other tool's file holds.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Text,
+    /// Text, or a number or boolean taken as the file writes it.
+    Scalar,
+    Number,
+    Bool,
+    List,
+    Map,
+}
+
+impl Kind {
+    fn fits(self, v: &serde_json::Value) -> bool {
+        match self {
+            Kind::Text => v.is_string(),
+            Kind::Scalar => v.is_string() || v.is_number() || v.is_boolean(),
+            Kind::Number => v.is_number(),
+            Kind::Bool => v.is_boolean(),
+            Kind::List => v.is_array(),
+            Kind::Map => v.is_object(),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Text => "a string",
+            Kind::Scalar => "a string or a number",
+            Kind::Number => "a number",
+            Kind::Bool => "true or false",
+            Kind::List => "a list",
+            Kind::Map => "a mapping",
         }
     }
 }

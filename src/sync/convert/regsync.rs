@@ -11,7 +11,7 @@
 use serde_json::Value;
 
 use super::yaml::{Entry, Node, s, strs, write};
-use super::{Converted, job_name};
+use super::{Converted, Kind, job_name};
 
 /// A `creds` entry's keys that are converted.
 const CRED_KEYS: [&str; 7] = [
@@ -122,7 +122,7 @@ pub(super) fn convert(doc: &Value, mut c: Converted) -> Result<Converted, String
         let shaped = if list { v.is_array() } else { v.is_object() };
         if !v.is_null() && !shaped {
             let shape = if list { "a list" } else { "a mapping" };
-            c.leave_out(key, format!("{key}: not {shape}"));
+            c.misshapen(key, format!("{key}: not {shape}"));
         }
     }
     let mut registries = Vec::new();
@@ -229,8 +229,24 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
     };
     let known: Vec<&str> = CRED_KEYS.iter().chain(&CRED_UNSUPPORTED).copied().collect();
     c.unknown_keys(cred, &at.path, &format!("{at} "), &known);
+    c.typed(
+        cred,
+        &at.path,
+        &format!("{at} "),
+        &[
+            ("user", Kind::Scalar),
+            ("pass", Kind::Scalar),
+            ("tls", Kind::Text),
+            ("reqConcurrent", Kind::Number),
+            ("reqPerSec", Kind::Number),
+            ("mirrors", Kind::List),
+        ],
+    );
     let mut fields = Vec::new();
-    match (cred["user"].as_str(), cred["pass"].as_str()) {
+    // regsync reads both into strings: `pass: 123456` is the text 123456.
+    let user = c.scalar(&cred["user"], &at.key("user"));
+    let pass = c.scalar(&cred["pass"], &at.key("pass"));
+    match (user.as_deref(), pass.as_deref()) {
         (Some(user), Some(pass)) => {
             let password = match templated(pass) {
                 Templated::Env(v) => Entry::new("password_env", s(&v)),
@@ -318,6 +334,27 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
 /// The keys a sync entry or `defaults` shares.
 fn job_keys(v: &Value, at: &At, c: &mut Converted, defaults: bool) -> Vec<Entry> {
     let mut out = Vec::new();
+    c.typed(
+        v,
+        &at.path,
+        &format!("{at} "),
+        &[
+            ("interval", Kind::Text),
+            ("schedule", Kind::Text),
+            ("ratelimit", Kind::Map),
+            ("backup", Kind::Text),
+            ("mediaTypes", Kind::List),
+            ("includeExternal", Kind::Bool),
+            ("referrers", Kind::Bool),
+            ("referrerFilters", Kind::List),
+        ],
+    );
+    c.typed(
+        &v["ratelimit"],
+        &at.key("ratelimit"),
+        &format!("{at} ratelimit."),
+        &[("min", Kind::Number), ("retry", Kind::Text)],
+    );
     if let Some(i) = v["interval"].as_str() {
         match every(i) {
             Some(e) => out.push(Entry::new("every", s(&e))),
@@ -368,7 +405,11 @@ fn job_keys(v: &Value, at: &At, c: &mut Converted, defaults: bool) -> Vec<Entry>
     for (n, f) in filters.clone().enumerate() {
         let path = format!("{}[{n}]", at.key("referrerFilters"));
         let label = format!("{at} referrerFilters[{n}] ");
+        if !f.is_object() {
+            c.misshapen(&path, format!("{label}: not a mapping"));
+        }
         c.unknown_keys(f, &path, &label, &["artifactType", "annotations"]);
+        c.typed(f, &path, &label, &[("artifactType", Kind::Text)]);
         if f.get("annotations").is_some() {
             c.leave_out(
                 &format!("{path}.annotations"),
@@ -426,12 +467,13 @@ fn every(go: &str) -> Option<String> {
         }
         let n: u64 = num.parse().ok()?;
         num.clear();
-        secs += n * match ch {
+        let unit = match ch {
             'h' => 3600,
             'm' => 60,
             's' => 1,
             _ => return None,
         };
+        secs = secs.checked_add(n.checked_mul(unit)?)?;
     }
     if !num.is_empty() || secs == 0 {
         return None;
@@ -485,6 +527,9 @@ fn tag_filters(v: &Value, at: &At, c: &mut Converted) -> Vec<Entry> {
     let mut exclude = Vec::new();
     for (path, set) in &sets {
         let label = format!("{at} {} ", &path[at.path.len() + 1..]);
+        if !set.is_object() {
+            c.misshapen(path, format!("{label}: not a mapping"));
+        }
         c.unknown_keys(set, path, &label, &["allow", "deny", "semverRange"]);
         let mut list = |key: &str| {
             c.strings(
@@ -561,6 +606,20 @@ fn sync_entry(
     };
     let known: Vec<&str> = JOB_KEYS.iter().chain(&SYNC_ONLY).copied().collect();
     c.unknown_keys(v, &at.path, &format!("{at} "), &known);
+    let misshapen = c.misshapen;
+    c.typed(
+        v,
+        &at.path,
+        &format!("{at} "),
+        &[
+            ("type", Kind::Text),
+            ("tags", Kind::Map),
+            ("tagSets", Kind::List),
+            ("repos", Kind::Map),
+            ("platform", Kind::Text),
+            ("platforms", Kind::List),
+        ],
+    );
     if source.contains("{{") || target.contains("{{") {
         c.leave_out(
             &at.key("source"),
@@ -640,6 +699,14 @@ fn sync_entry(
         );
     }
     job.extend(job_keys(v, &at, c, false));
+    // A filter that cannot be read would select more than regsync did.
+    if c.misshapen > misshapen {
+        c.leave_out(
+            &at.path,
+            format!("{at}: left out whole, a value in it is not of its kind"),
+        );
+        return None;
+    }
     Some(job)
 }
 

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::regsync::header;
 use super::yaml::{Entry, Node, s, strs, write};
-use super::{Converted, job_name};
+use super::{Converted, Kind, job_name};
 
 /// Where `skopeo sync` would have written.
 #[derive(Debug, Clone)]
@@ -66,7 +66,23 @@ pub(super) fn convert(
             "tls-verify",
             "cert-dir",
         ];
+        if !cfg.is_object() {
+            c.misshapen(host, format!("{host}: not a mapping"));
+        }
         c.unknown_keys(cfg, host, &format!("{host} "), &known);
+        c.typed(
+            cfg,
+            host,
+            &format!("{host} "),
+            &[
+                ("images", Kind::Map),
+                ("images-by-tag-regex", Kind::Map),
+                ("images-by-semver", Kind::Map),
+                ("credentials", Kind::Map),
+                ("tls-verify", Kind::Bool),
+                ("cert-dir", Kind::Text),
+            ],
+        );
         jobs.of_registry(host, cfg, dest, &mut c);
     }
     if jobs.jobs.is_empty() {
@@ -97,6 +113,7 @@ impl Jobs {
         for (repo, refs) in cfg["images"].as_object().into_iter().flatten() {
             let path = format!("{host}.images.{repo}");
             let listed = refs.as_array().map_or(0, Vec::len);
+            let misshapen = c.misshapen;
             let refs = c.strings(refs, &path, &format!("{host} images {repo}"));
             let (digests, tags): (Vec<&String>, Vec<&String>) =
                 refs.iter().partition(|r| r.starts_with("sha256:"));
@@ -106,8 +123,9 @@ impl Jobs {
                     format!("{host} images {repo}: {d} (a digest without a tag; copy it with `ocirepl copy`)"),
                 );
             }
-            // `[]` is every tag; a list with no tag left in it is nothing.
-            if listed > 0 && tags.is_empty() {
+            // `[]` (or nothing) is every tag; a list with no tag left in
+            // it, or one that cannot be read, is nothing.
+            if (listed > 0 && tags.is_empty()) || c.misshapen > misshapen {
                 continue;
             }
             let include = tags
@@ -127,6 +145,10 @@ impl Jobs {
         }
         for (repo, range) in cfg["images-by-semver"].as_object().into_iter().flatten() {
             match range.as_str() {
+                None => c.leave_out(
+                    &format!("{host}.images-by-semver.{repo}"),
+                    format!("{host} images-by-semver {repo}: not a string"),
+                ),
                 Some(r) if !r.contains("||") => {
                     c.notes.push(format!(
                         "{host}/{repo}: images-by-semver: read with Cargo's rules (comparators joined by commas)"

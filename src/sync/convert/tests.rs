@@ -250,3 +250,57 @@ fn unquoted_numbers_keep_the_text_the_file_wrote() {
     assert!(config.jobs[0].tags.admits("1.10") && config.jobs[0].tags.admits("true"));
     assert!(!config.jobs[0].tags.admits("1.1"));
 }
+
+#[test]
+fn values_of_the_wrong_kind_are_listed_and_never_widen_a_job() {
+    let dest = Destination {
+        target: "mirror.example/base".into(),
+        scoped: false,
+    };
+    // A tag given as a string, not a list: not "every tag".
+    let skopeo =
+        "quay.io:\n  images:\n    alpine: \"3.19\"\n    redis: [\"7\"]\n  tls-verify: \"false\"\n";
+    let c = convert(From::Skopeo, "s.yml", skopeo, Some(&dest)).unwrap();
+    let config = valid(&c.text);
+    assert!(config.jobs.iter().all(|j| j.name != "alpine"), "{}", c.text);
+    assert!(config.jobs.iter().any(|j| j.name == "redis"), "{}", c.text);
+    for (line, what) in [(3, "not a list"), (5, "not true or false")] {
+        assert!(
+            c.unsupported
+                .iter()
+                .any(|u| u.starts_with(&format!("line {line}: ")) && u.contains(what)),
+            "{what}: {:?}",
+            c.unsupported
+        );
+    }
+    // regsync: an allow list given as a string leaves its job out; a
+    // numeric password is the text regsync would read.
+    let regsync = "version: 1\ncreds:\n  - registry: r.example\n    user: bot\n    pass: 123456\ndefaults:\n  includeExternal: \"true\"\nsync:\n  - source: a.example/app\n    target: r.example/app\n    tags:\n      allow: \"v1\"\n  - source: a.example/ok\n    target: r.example/ok\n";
+    let c = convert(From::Regsync, "r.yml", regsync, None).unwrap();
+    let config = valid(&c.text);
+    assert_eq!(config.jobs.len(), 1, "{}", c.text);
+    assert_eq!(config.jobs[0].name, "ok");
+    assert!(
+        c.text.contains("\"username\": \"bot\"") || c.text.contains("username: \"bot\""),
+        "{}",
+        c.text
+    );
+    for (line, what) in [
+        (7, "not true or false"),
+        (12, "not a list"),
+        (9, "left out whole"),
+    ] {
+        assert!(
+            c.unsupported
+                .iter()
+                .any(|u| u.starts_with(&format!("line {line}: ")) && u.contains(what)),
+            "{what}: {:?}",
+            c.unsupported
+        );
+    }
+    assert!(
+        !c.unsupported.iter().any(|u| u.contains("pass")),
+        "{:?}",
+        c.unsupported
+    );
+}
