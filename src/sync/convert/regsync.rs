@@ -243,54 +243,8 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
         ],
     );
     let mut fields = Vec::new();
-    // regsync reads both into strings: `pass: 123456` is the text 123456.
-    let user = c.scalar(&cred["user"], &at.key("user"));
-    let pass = c.scalar(&cred["pass"], &at.key("pass"));
-    match (user.as_deref(), pass.as_deref()) {
-        (Some(user), Some(pass)) => {
-            let password = match templated(pass) {
-                Templated::Env(v) => Entry::new("password_env", s(&v)),
-                Templated::File(p) => Entry::new("password_file", s(&p)),
-                Templated::Literal(_) => {
-                    let var = format!(
-                        "{}_PASSWORD",
-                        host.to_ascii_uppercase()
-                            .chars()
-                            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
-                            .collect::<String>()
-                    );
-                    c.notes.push(format!(
-                        "{at}: the password is read from {var}, not written in the config"
-                    ));
-                    Entry::new("password_env", s(&var)).noted(format!(
-                        "regsync had the password in the file; export {var} instead"
-                    ))
-                }
-                Templated::Other(t) => {
-                    c.leave_out(&at.key("pass"), format!("{at} pass: the template {t:?}"));
-                    Entry::new("password_env", s("SET_ME"))
-                }
-            };
-            let user = match templated(user) {
-                Templated::Literal(u) => u,
-                _ => {
-                    c.leave_out(
-                        &at.key("user"),
-                        format!("{at} user: a template (ocirepl takes the user name as written)"),
-                    );
-                    user.to_string()
-                }
-            };
-            fields.push(Entry::new(
-                "creds",
-                Node::Map(vec![Entry::new("username", s(&user)), password]),
-            ));
-        }
-        (None, None) => {}
-        _ => c.leave_out(
-            &at.path,
-            format!("{at}: user without pass, or pass without user"),
-        ),
+    if let Some(creds) = login(cred, host, &at, c) {
+        fields.push(creds);
     }
     match cred["tls"].as_str() {
         None | Some("enabled") => {}
@@ -331,30 +285,68 @@ fn registry(cred: &Value, i: usize, c: &mut Converted) -> Result<Entry, String> 
     Ok(Entry::new(host, Node::Map(fields)))
 }
 
+/// A `creds` entry's `user` and `pass` as `creds`: a password from a
+/// variable or file as regsync's template named it, a literal one moved
+/// out of the config into a variable named after the registry.
+fn login(cred: &Value, host: &str, at: &At, c: &mut Converted) -> Option<Entry> {
+    // regsync reads both into strings: `pass: 123456` is the text 123456.
+    let user = c.scalar(&cred["user"], &at.key("user"));
+    let pass = c.scalar(&cred["pass"], &at.key("pass"));
+    match (user.as_deref(), pass.as_deref()) {
+        (Some(user), Some(pass)) => {
+            let password = match templated(pass) {
+                Templated::Env(v) => Entry::new("password_env", s(&v)),
+                Templated::File(p) => Entry::new("password_file", s(&p)),
+                Templated::Literal(_) => {
+                    let var = format!(
+                        "{}_PASSWORD",
+                        host.to_ascii_uppercase()
+                            .chars()
+                            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '_' })
+                            .collect::<String>()
+                    );
+                    c.notes.push(format!(
+                        "{at}: the password is read from {var}, not written in the config"
+                    ));
+                    Entry::new("password_env", s(&var)).noted(format!(
+                        "regsync had the password in the file; export {var} instead"
+                    ))
+                }
+                Templated::Other(t) => {
+                    c.leave_out(&at.key("pass"), format!("{at} pass: the template {t:?}"));
+                    Entry::new("password_env", s("SET_ME"))
+                }
+            };
+            let user = match templated(user) {
+                Templated::Literal(u) => u,
+                _ => {
+                    c.leave_out(
+                        &at.key("user"),
+                        format!("{at} user: a template (ocirepl takes the user name as written)"),
+                    );
+                    user.to_string()
+                }
+            };
+            Some(Entry::new(
+                "creds",
+                Node::Map(vec![Entry::new("username", s(&user)), password]),
+            ))
+        }
+        (None, None) => None,
+        _ => {
+            c.leave_out(
+                &at.path,
+                format!("{at}: user without pass, or pass without user"),
+            );
+            None
+        }
+    }
+}
+
 /// The keys a sync entry or `defaults` shares.
 fn job_keys(v: &Value, at: &At, c: &mut Converted, defaults: bool) -> Vec<Entry> {
     let mut out = Vec::new();
-    c.typed(
-        v,
-        &at.path,
-        &format!("{at} "),
-        &[
-            ("interval", Kind::Text),
-            ("schedule", Kind::Text),
-            ("ratelimit", Kind::Map),
-            ("backup", Kind::Text),
-            ("mediaTypes", Kind::List),
-            ("includeExternal", Kind::Bool),
-            ("referrers", Kind::Bool),
-            ("referrerFilters", Kind::List),
-        ],
-    );
-    c.typed(
-        &v["ratelimit"],
-        &at.key("ratelimit"),
-        &format!("{at} ratelimit."),
-        &[("min", Kind::Number), ("retry", Kind::Text)],
-    );
+    job_kinds(v, at, c);
     if let Some(i) = v["interval"].as_str() {
         match every(i) {
             Some(e) => out.push(Entry::new("every", s(&e))),
@@ -367,12 +359,6 @@ fn job_keys(v: &Value, at: &At, c: &mut Converted, defaults: bool) -> Vec<Entry>
     if let Some(sched) = v["schedule"].as_str() {
         out.push(Entry::new("schedule", s(sched)));
     }
-    c.unknown_keys(
-        &v["ratelimit"],
-        &at.key("ratelimit"),
-        &format!("{at} ratelimit."),
-        &["min", "retry"],
-    );
     if let Some(min) = v["ratelimit"]["min"].as_u64() {
         out.push(Entry::new("ratelimit_min", Node::Plain(min.to_string())));
     }
@@ -401,31 +387,7 @@ fn job_keys(v: &Value, at: &At, c: &mut Converted, defaults: bool) -> Vec<Entry>
     if v["includeExternal"].as_bool() == Some(true) {
         out.push(Entry::new("include_foreign", Node::Plain("true".into())));
     }
-    let filters = v["referrerFilters"].as_array().into_iter().flatten();
-    for (n, f) in filters.clone().enumerate() {
-        let path = format!("{}[{n}]", at.key("referrerFilters"));
-        let label = format!("{at} referrerFilters[{n}] ");
-        if !f.is_object() {
-            c.misshapen(&path, format!("{label}: not a mapping"));
-        }
-        c.unknown_keys(f, &path, &label, &["artifactType", "annotations"]);
-        c.typed(f, &path, &label, &[("artifactType", Kind::Text)]);
-        if f.get("annotations").is_some() {
-            c.leave_out(
-                &format!("{path}.annotations"),
-                format!("{label}annotations (ocirepl selects referrers by artifact type only)"),
-            );
-        }
-    }
-    if v["referrers"].as_bool() == Some(true) {
-        out.push(Entry::new("referrers", Node::Plain("true".into())));
-        let types: Vec<String> = filters
-            .filter_map(|f| f["artifactType"].as_str().map(str::to_string))
-            .collect();
-        if !types.is_empty() {
-            out.push(Entry::new("referrers_types", strs(types)));
-        }
-    }
+    out.extend(referrers(v, at, c));
     for key in [
         "digestTags",
         "forceRecursive",
@@ -452,6 +414,69 @@ fn job_keys(v: &Value, at: &At, c: &mut Converted, defaults: bool) -> Vec<Entry>
         c.notes.push(format!(
             "{at}: fastCheck: an unchanged tag costs one HEAD per side already"
         ));
+    }
+    out
+}
+
+/// The kinds of the job keys, each value of another kind listed.
+fn job_kinds(v: &Value, at: &At, c: &mut Converted) {
+    c.typed(
+        v,
+        &at.path,
+        &format!("{at} "),
+        &[
+            ("interval", Kind::Text),
+            ("schedule", Kind::Text),
+            ("ratelimit", Kind::Map),
+            ("backup", Kind::Text),
+            ("mediaTypes", Kind::List),
+            ("includeExternal", Kind::Bool),
+            ("referrers", Kind::Bool),
+            ("referrerFilters", Kind::List),
+        ],
+    );
+    c.typed(
+        &v["ratelimit"],
+        &at.key("ratelimit"),
+        &format!("{at} ratelimit."),
+        &[("min", Kind::Number), ("retry", Kind::Text)],
+    );
+    c.unknown_keys(
+        &v["ratelimit"],
+        &at.key("ratelimit"),
+        &format!("{at} ratelimit."),
+        &["min", "retry"],
+    );
+}
+
+/// `referrers` and `referrerFilters` as `referrers` and
+/// `referrers_types` (artifact types only).
+fn referrers(v: &Value, at: &At, c: &mut Converted) -> Vec<Entry> {
+    let filters = v["referrerFilters"].as_array().into_iter().flatten();
+    for (n, f) in filters.clone().enumerate() {
+        let path = format!("{}[{n}]", at.key("referrerFilters"));
+        let label = format!("{at} referrerFilters[{n}] ");
+        if !f.is_object() {
+            c.misshapen(&path, format!("{label}: not a mapping"));
+        }
+        c.unknown_keys(f, &path, &label, &["artifactType", "annotations"]);
+        c.typed(f, &path, &label, &[("artifactType", Kind::Text)]);
+        if f.get("annotations").is_some() {
+            c.leave_out(
+                &format!("{path}.annotations"),
+                format!("{label}annotations (ocirepl selects referrers by artifact type only)"),
+            );
+        }
+    }
+    let mut out = Vec::new();
+    if v["referrers"].as_bool() == Some(true) {
+        out.push(Entry::new("referrers", Node::Plain("true".into())));
+        let types: Vec<String> = filters
+            .filter_map(|f| f["artifactType"].as_str().map(str::to_string))
+            .collect();
+        if !types.is_empty() {
+            out.push(Entry::new("referrers_types", strs(types)));
+        }
     }
     out
 }
@@ -630,44 +655,7 @@ fn sync_entry(
     let kind = v["type"].as_str().unwrap_or("repository");
     let mut job = Vec::new();
     let mut tags = Vec::new();
-    let (src, dst) = match kind {
-        "repository" => (source.to_string(), target.to_string()),
-        "registry" => {
-            let label = format!("{at} repos.");
-            c.unknown_keys(&v["repos"], &at.key("repos"), &label, &["allow", "deny"]);
-            let repos = filters(&v["repos"], &at, c);
-            if !repos.is_empty() {
-                tags.push(Entry::new("repositories", Node::Map(repos)));
-            }
-            (
-                format!("{}/", source.trim_end_matches('/')),
-                format!("{}/", target.trim_end_matches('/')),
-            )
-        }
-        "image" => {
-            let (s_repo, s_tag) = split_tag(source);
-            let (t_repo, t_tag) = split_tag(target);
-            if s_tag != t_tag {
-                c.leave_out(
-                    &at.key("target"),
-                    format!("{at}: an image copied to another tag ({target})"),
-                );
-                return None;
-            }
-            tags.push(Entry::new(
-                "tags",
-                Node::Map(vec![Entry::new(
-                    "include",
-                    strs([format!("regex:^{}$", regex::escape(&s_tag))]),
-                )]),
-            ));
-            (s_repo, t_repo)
-        }
-        other => {
-            c.leave_out(&at.key("type"), format!("{at}: type {other:?}"));
-            return None;
-        }
-    };
+    let (src, dst) = endpoints(v, kind, (source, target), &at, c, &mut tags)?;
     let name = job_name(
         dst.trim_end_matches('/')
             .rsplit('/')
@@ -708,6 +696,58 @@ fn sync_entry(
         return None;
     }
     Some(job)
+}
+
+/// Where a `sync` entry reads and writes, by its `type`: a repository as
+/// it is, a registry as a namespace with `repos` as its repository filter,
+/// an image as its repository with the tag as the filter.
+fn endpoints(
+    v: &Value,
+    kind: &str,
+    (source, target): (&str, &str),
+    at: &At,
+    c: &mut Converted,
+    tags: &mut Vec<Entry>,
+) -> Option<(String, String)> {
+    let ends = match kind {
+        "repository" => (source.to_string(), target.to_string()),
+        "registry" => {
+            let label = format!("{at} repos.");
+            c.unknown_keys(&v["repos"], &at.key("repos"), &label, &["allow", "deny"]);
+            let repos = filters(&v["repos"], at, c);
+            if !repos.is_empty() {
+                tags.push(Entry::new("repositories", Node::Map(repos)));
+            }
+            (
+                format!("{}/", source.trim_end_matches('/')),
+                format!("{}/", target.trim_end_matches('/')),
+            )
+        }
+        "image" => {
+            let (s_repo, s_tag) = split_tag(source);
+            let (t_repo, t_tag) = split_tag(target);
+            if s_tag != t_tag {
+                c.leave_out(
+                    &at.key("target"),
+                    format!("{at}: an image copied to another tag ({target})"),
+                );
+                return None;
+            }
+            tags.push(Entry::new(
+                "tags",
+                Node::Map(vec![Entry::new(
+                    "include",
+                    strs([format!("regex:^{}$", regex::escape(&s_tag))]),
+                )]),
+            ));
+            (s_repo, t_repo)
+        }
+        other => {
+            c.leave_out(&at.key("type"), format!("{at}: type {other:?}"));
+            return None;
+        }
+    };
+    Some(ends)
 }
 
 /// `repos` allow and deny as include and exclude patterns.
