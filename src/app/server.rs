@@ -1,9 +1,10 @@
 //! The daemon's HTTP server: hyper's HTTP/1.1 server (maintained, already
 //! in the tree through reqwest) under limits a listener on a network needs.
 //!
-//! Owns connections, not routes: a cap on open connections (the oldest is
-//! dropped to make room, so a crowd of idle or trickling clients cannot
-//! shut out a probe, and the process never runs out of descriptors), a
+//! Owns connections, not routes: a cap on open connections (the oldest not
+//! being answered is dropped to make room, so a crowd of idle or trickling
+//! clients cannot shut out a probe nor cut off a request in its handler,
+//! and the process never runs out of descriptors), a
 //! deadline for the request head (hyper's, which also bounds the idle time
 //! between keep-alive requests) and for the body, a cap on the body and the
 //! head, a deadline for a whole connection, a pause after a failed accept
@@ -12,6 +13,7 @@
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -113,11 +115,19 @@ impl Response {
 
 pub type Handler = Arc<dyn Fn(Request) -> BoxFuture<'static, Response> + Send + Sync>;
 
-/// The connections open now, oldest first, each with the token that drops it.
+/// The connections open now, oldest first.
 #[derive(Default)]
 struct Open {
     next_id: u64,
-    conns: VecDeque<(u64, CancellationToken)>,
+    conns: VecDeque<Conn>,
+}
+
+/// One open connection: the token that drops it, and whether a request of
+/// it is being answered (its head arrived, its handler runs).
+struct Conn {
+    id: u64,
+    dropped: CancellationToken,
+    busy: Arc<AtomicBool>,
 }
 
 /// Serves `listener` until `stop` is cancelled, then lets requests in
@@ -144,7 +154,7 @@ pub async fn serve(
                 }
             },
         };
-        let (id, dropped) = admit(&open, limits.connections);
+        let (id, dropped, busy) = admit(&open, limits.connections);
         let watcher = graceful.watcher();
         let handler = handler.clone();
         let open = open.clone();
@@ -155,7 +165,15 @@ pub async fn serve(
                 .header_read_timeout(limits.head)
                 .max_buf_size(limits.max_head.max(8192))
                 .keep_alive(true);
-            let service = service_fn(move |req| respond(req, handler.clone(), limits));
+            let service = service_fn(move |req| {
+                let (handler, busy) = (handler.clone(), busy.clone());
+                async move {
+                    busy.store(true, Ordering::Relaxed);
+                    let answer = respond(req, handler, limits).await;
+                    busy.store(false, Ordering::Relaxed);
+                    answer
+                }
+            });
             let conn = watcher.watch(builder.serve_connection(TokioIo::new(tcp), service));
             tokio::select! {
                 _ = conn => {}
@@ -163,7 +181,7 @@ pub async fn serve(
                 _ = tokio::time::sleep(limits.connection) => {}
             }
             if let Ok(mut o) = open.lock() {
-                o.conns.retain(|(c, _)| *c != id);
+                o.conns.retain(|c| c.id != id);
             }
         });
     }
@@ -176,21 +194,30 @@ pub async fn serve(
     }
 }
 
-/// Registers a new connection; at the cap, the oldest is dropped.
-fn admit(open: &Mutex<Open>, cap: usize) -> (u64, CancellationToken) {
+/// Registers a new connection. At the cap, the oldest that is not being
+/// answered is dropped (a trickler, an idle keep-alive), so that a flood of
+/// new connections cannot cut off a request in its handler; when every one
+/// is being answered, the oldest.
+fn admit(open: &Mutex<Open>, cap: usize) -> (u64, CancellationToken, Arc<AtomicBool>) {
     let token = CancellationToken::new();
+    let busy = Arc::new(AtomicBool::new(false));
     let Ok(mut o) = open.lock() else {
-        return (0, token);
+        return (0, token, busy);
     };
     while o.conns.len() >= cap.max(1) {
-        if let Some((_, oldest)) = o.conns.pop_front() {
-            oldest.cancel();
+        let idle = o.conns.iter().position(|c| !c.busy.load(Ordering::Relaxed));
+        if let Some(c) = o.conns.remove(idle.unwrap_or(0)) {
+            c.dropped.cancel();
         }
     }
     o.next_id += 1;
     let id = o.next_id;
-    o.conns.push_back((id, token.clone()));
-    (id, token)
+    o.conns.push_back(Conn {
+        id,
+        dropped: token.clone(),
+        busy: busy.clone(),
+    });
+    (id, token, busy)
 }
 
 /// Reads the body within the limits, then asks the handler.
