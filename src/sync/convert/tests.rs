@@ -5,6 +5,17 @@ use super::*;
 use crate::sync::config::parse;
 use crate::sync::job::validate;
 
+/// `what` is among what the conversion left out, at `line`.
+fn assert_listed(c: &Converted, line: usize, what: &str) {
+    assert!(
+        c.unsupported
+            .iter()
+            .any(|u| u.starts_with(&format!("line {line}: ")) && u.contains(what)),
+        "{what} at line {line}: {:?}",
+        c.unsupported
+    );
+}
+
 fn valid(text: &str) -> crate::sync::job::Config {
     let path = std::path::Path::new("converted.yaml");
     let raw = parse(path, text).unwrap_or_else(|e| panic!("{e}\n{text}"));
@@ -189,13 +200,7 @@ fn keys_no_converter_knows_are_listed_with_their_lines() {
         (14, "alow"),
         (16, "annotations"),
     ] {
-        assert!(
-            c.unsupported
-                .iter()
-                .any(|u| u.starts_with(&format!("line {line}: ")) && u.contains(key)),
-            "{key} at line {line}: {:?}",
-            c.unsupported
-        );
+        assert_listed(&c, line, key);
     }
     assert_eq!(c.unsupported.len(), 5, "{:?}", c.unsupported);
     let creds_map = "version: 1\ncreds:\n  registry: r.example\nsync:\n  - source: a.example/app\n    target: r.example/app\n";
@@ -211,13 +216,7 @@ fn keys_no_converter_knows_are_listed_with_their_lines() {
     };
     let c = convert(From::Skopeo, "s.yml", skopeo, Some(&dest)).unwrap();
     for (line, key) in [(4, "tls-verfy"), (6, "user")] {
-        assert!(
-            c.unsupported
-                .iter()
-                .any(|u| u.starts_with(&format!("line {line}: ")) && u.contains(key)),
-            "{key} at line {line}: {:?}",
-            c.unsupported
-        );
+        assert_listed(&c, line, key);
     }
 }
 
@@ -237,13 +236,7 @@ fn unquoted_numbers_keep_the_text_the_file_wrote() {
     assert!(redis.tags.admits("1.10") && redis.tags.admits("7") && !redis.tags.admits("1.1"));
     // `other` listed only something that is no tag: no job, and it is said.
     assert!(config.jobs.iter().all(|j| j.name != "other"), "{}", c.text);
-    assert!(
-        c.unsupported
-            .iter()
-            .any(|u| u.starts_with("line 7: ") && u.contains("not a string")),
-        "{:?}",
-        c.unsupported
-    );
+    assert_listed(&c, 7, "not a string");
     let regsync = "version: 1\nsync:\n  - source: a.example/app\n    target: r.example/app\n    tags:\n      allow: [1.10, true]\n";
     let c = convert(From::Regsync, "r.yml", regsync, None).unwrap();
     let config = valid(&c.text);
@@ -265,13 +258,7 @@ fn values_of_the_wrong_kind_are_listed_and_never_widen_a_job() {
     assert!(config.jobs.iter().all(|j| j.name != "alpine"), "{}", c.text);
     assert!(config.jobs.iter().any(|j| j.name == "redis"), "{}", c.text);
     for (line, what) in [(3, "not a list"), (5, "not true or false")] {
-        assert!(
-            c.unsupported
-                .iter()
-                .any(|u| u.starts_with(&format!("line {line}: ")) && u.contains(what)),
-            "{what}: {:?}",
-            c.unsupported
-        );
+        assert_listed(&c, line, what);
     }
     // regsync: an allow list given as a string leaves its job out; a
     // numeric password is the text regsync would read.
@@ -290,13 +277,7 @@ fn values_of_the_wrong_kind_are_listed_and_never_widen_a_job() {
         (12, "not a list"),
         (9, "left out whole"),
     ] {
-        assert!(
-            c.unsupported
-                .iter()
-                .any(|u| u.starts_with(&format!("line {line}: ")) && u.contains(what)),
-            "{what}: {:?}",
-            c.unsupported
-        );
+        assert_listed(&c, line, what);
     }
     assert!(
         !c.unsupported.iter().any(|u| u.contains("pass")),
