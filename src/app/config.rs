@@ -32,7 +32,7 @@ pub(super) fn convert(args: ConvertArgs) -> Result<ExitCode> {
         eprintln!("note: {n}");
     }
     for u in &converted.unsupported {
-        eprintln!("not converted: {u}");
+        eprintln!("{name}: not converted: {u}");
     }
     Ok(ExitCode::from(match converted.unsupported.is_empty() {
         true => EXIT_OK,
